@@ -1,0 +1,89 @@
+"""The application factory: wires the stages chosen with --components into one ASGI app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dora_cloudevents import __version__
+from dora_cloudevents.api import events as events_api
+from dora_cloudevents.api import health
+from dora_cloudevents.config import Settings
+from dora_cloudevents.ingest.committer import GroupCommitter
+from dora_cloudevents.ingest.routes import IngestEndpoints
+from dora_cloudevents.problems import Problem, handle_problem, problem_response
+
+log = logging.getLogger(__name__)
+
+ALL_COMPONENTS = frozenset({"ingest", "api"})
+
+
+def _validation_problem(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"] if part not in ("query", "path"))
+        parts.append(f"{where}: {item['msg']}")
+    return problem_response(Problem(400, "; ".join(parts)), request.url.path)
+
+
+def _http_problem(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    detail = error.detail if isinstance(error.detail, str) else str(error.detail)
+    if error.status_code == 404:
+        detail = f"no such resource: {request.method} {request.url.path}"
+    elif error.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem_response(
+        Problem(error.status_code, detail, headers=error.headers), request.url.path
+    )
+
+
+def _server_error(request: Request, error: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem_response(Problem(500, "internal error; see the server log"), request.url.path)
+
+
+def create_app(
+    settings: Settings, engine: Engine, components: Iterable[str] = ALL_COMPONENTS
+) -> FastAPI:
+    """An app serving ``components`` over ``engine`` (migrations are the caller's job)."""
+    chosen = frozenset(components)
+    committer = GroupCommitter(engine) if "ingest" in chosen else None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if committer is not None:
+            committer.start()
+        try:
+            yield
+        finally:
+            if committer is not None:
+                await committer.stop()
+
+    app = FastAPI(
+        title="dora-cloudevents",
+        version=__version__,
+        summary="CloudEvents in, CDEvents through, DORA metrics out.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.add_exception_handler(Problem, handle_problem)
+    app.add_exception_handler(RequestValidationError, _validation_problem)
+    app.add_exception_handler(HTTPException, _http_problem)
+    app.add_exception_handler(Exception, _server_error)
+    app.include_router(health.build_router())
+    if committer is not None:
+        app.router.routes.extend(IngestEndpoints(settings, committer).routes())
+    if "api" in chosen:
+        app.include_router(events_api.build_router())
+    return app

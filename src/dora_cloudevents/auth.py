@@ -1,0 +1,33 @@
+"""Bearer-token checks shared by the ingest endpoints and the read API."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+
+from pydantic import SecretStr
+from starlette.requests import Request
+
+from dora_cloudevents.problems import Problem
+
+
+def token_matches(candidate: str, tokens: Sequence[SecretStr]) -> bool:
+    """Constant-time comparison against every configured token (all are tried, always)."""
+    given = candidate.encode()
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(given, token.get_secret_value().encode())
+    return matched
+
+
+def require_bearer(request: Request, tokens: Sequence[SecretStr], realm: str) -> None:
+    """Raise 401 without credentials and 403 with wrong ones; no-op when no tokens are set."""
+    if not tokens:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, candidate = header.partition(" ")
+    if scheme.lower() != "bearer" or not candidate.strip():
+        raise Problem(401, f"this endpoint needs a bearer token ({realm})",
+                      headers={"WWW-Authenticate": f'Bearer realm="{realm}"'})
+    if not token_matches(candidate.strip(), tokens):
+        raise Problem(403, f"the bearer token is not valid for {realm}")

@@ -1,0 +1,1 @@
+"""Ingest: the HTTP endpoints that accept CloudEvents and CDEvents and store them durably."""

@@ -1,0 +1,49 @@
+"""RFC 9457 problem details: the one error format every endpoint answers with."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """An HTTP error to answer with; ``detail`` says precisely what is wrong."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.headers = dict(headers or {})
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> Response:
+    body = {"type": "about:blank", "title": problem.title, "status": problem.status,
+            "detail": problem.detail}
+    if instance:
+        body["instance"] = instance
+    return Response(orjson.dumps(body), status_code=problem.status, headers=problem.headers,
+                    media_type=PROBLEM_JSON)
+
+
+async def handle_problem(request: Request, error: Exception) -> Response:
+    assert isinstance(error, Problem)
+    return problem_response(error, request.url.path)
+
+
+def storage_unavailable() -> Problem:
+    return Problem(503, "the event store is unavailable right now; retry later",
+                   headers={"Retry-After": "5"})

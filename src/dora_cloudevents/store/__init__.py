@@ -1,0 +1,1 @@
+"""Storage: the SQLAlchemy schema, engines for SQLite and PostgreSQL, migrations and queries."""

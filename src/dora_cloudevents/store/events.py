@@ -1,0 +1,142 @@
+"""Writing to and reading from the raw event logs (cloudevents_raw, cdevents_raw)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dora_cloudevents.events import CDEvent, CloudEvent, parse_rfc3339
+from dora_cloudevents.store.schema import cdevents_raw, cloudevents_raw
+
+EventRow = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InsertOutcome:
+    accepted: int
+    duplicates: int
+
+
+def cloudevent_row(event: CloudEvent, received_at: datetime) -> EventRow:
+    return {
+        "source": event["source"],
+        "event_id": event["id"],
+        "type": event["type"],
+        "subject": event.get("subject"),
+        "time": event.get("time"),
+        "received_at": received_at,
+        "event": event,
+    }
+
+
+def cdevent_row(
+    event: CDEvent,
+    spec_version: str,
+    received_at: datetime,
+    origin_seq: int | None = None,
+    transformer: str | None = None,
+) -> EventRow:
+    context, subject = event["context"], event["subject"]
+    return {
+        "source": context["source"],
+        "event_id": context["id"],
+        "type": context["type"],
+        "spec_version": spec_version,
+        "subject_id": subject.get("id"),
+        "timestamp": parse_rfc3339(context["timestamp"]),
+        "received_at": received_at,
+        "event": event,
+        "origin_seq": origin_seq,
+        "transformer": transformer,
+    }
+
+
+def _insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[EventRow]) -> set[
+    tuple[str, str]
+]:
+    """Insert ``rows``; return the (source, id) keys that were new."""
+    if not rows:
+        return set()
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(table)
+        .on_conflict_do_nothing(index_elements=["source", "event_id"])
+        .returning(table.c.source, table.c.event_id)
+    )
+    return {(row.source, row.event_id) for row in connection.execute(statement, rows)}
+
+
+def insert_groups(
+    connection: Connection, table: Table, groups: Sequence[list[EventRow]]
+) -> list[InsertOutcome]:
+    """Store several requests' events in one statement; count per request what was new.
+
+    An event that appears twice (in the store already, or earlier in these groups)
+    is a duplicate; its first appearance is the one accepted.
+    """
+    seen: set[tuple[str, str]] = set()
+    unique: list[EventRow] = []
+    firsts: list[list[tuple[str, str]]] = []
+    for rows in groups:
+        mine = []
+        for row in rows:
+            key = (row["source"], row["event_id"])
+            if key not in seen:
+                seen.add(key)
+                unique.append(row)
+                mine.append(key)
+        firsts.append(mine)
+    inserted = _insert_ignoring_duplicates(connection, table, unique)
+    outcomes = []
+    for rows, mine in zip(groups, firsts, strict=True):
+        accepted = sum(1 for key in mine if key in inserted)
+        outcomes.append(InsertOutcome(accepted, len(rows) - accepted))
+    return outcomes
+
+
+def _newest_first(query: Select[Any], table: Table, limit: int, before: int | None) -> Select[Any]:
+    if before is not None:
+        query = query.where(table.c.seq < before)
+    return query.order_by(table.c.seq.desc()).limit(limit)
+
+
+def latest_cloudevents(
+    connection: Connection,
+    *,
+    type: str | None = None,
+    source: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    before: int | None = None,
+) -> Sequence[Row[Any]]:
+    table = cloudevents_raw
+    query = select(table)
+    for column, value in (("type", type), ("source", source), ("status", status)):
+        if value is not None:
+            query = query.where(table.c[column] == value)
+    return connection.execute(_newest_first(query, table, limit, before)).all()
+
+
+def latest_cdevents(
+    connection: Connection,
+    *,
+    type: str | None = None,
+    origin_seq: int | None = None,
+    limit: int = 50,
+    before: int | None = None,
+) -> Sequence[Row[Any]]:
+    table = cdevents_raw
+    query = select(table)
+    if type is not None and type.startswith("dev.cdevents.") and type.count(".") == 3:
+        # dev.cdevents.<subject>.<predicate> without its version: any version of it.
+        query = query.where(table.c.type.startswith(type + ".", autoescape=True))
+    elif type is not None:
+        query = query.where(table.c.type == type)
+    if origin_seq is not None:
+        query = query.where(table.c.origin_seq == origin_seq)
+    return connection.execute(_newest_first(query, table, limit, before)).all()

@@ -1,0 +1,69 @@
+"""Table definitions; the Alembic migrations create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL wants 64 bits for a log.
+Sequence = BigInteger().with_variant(Integer(), "sqlite")
+Payload = JSON().with_variant(JSONB(), "postgresql")
+
+# Raw CloudEvents as received, kept whole so history can be replayed.
+# `status` is the router's claim marker: pending -> routed | unrouted | failed.
+cloudevents_raw = Table(
+    "cloudevents_raw",
+    metadata,
+    Column("seq", Sequence, primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("subject", Text),
+    Column("time", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("event", Payload, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("source", "event_id", name="uq_cloudevents_raw_source_id"),
+    Index("ix_cloudevents_raw_status_seq", "status", "seq"),
+    Index("ix_cloudevents_raw_type_seq", "type", "seq"),
+)
+
+# CDEvents, native or produced by a transformer (then `origin_seq` names the raw event).
+# `status` is the projector's claim marker: pending -> projected | failed.
+cdevents_raw = Table(
+    "cdevents_raw",
+    metadata,
+    Column("seq", Sequence, primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("spec_version", String(16), nullable=False),
+    Column("subject_id", Text),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("event", Payload, nullable=False),
+    Column("origin_seq", Sequence),
+    Column("transformer", Text),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("error", Text),
+    UniqueConstraint("source", "event_id", name="uq_cdevents_raw_source_id"),
+    Index("ix_cdevents_raw_status_seq", "status", "seq"),
+    Index("ix_cdevents_raw_type_seq", "type", "seq"),
+    Index("ix_cdevents_raw_origin_seq", "origin_seq"),
+)

@@ -195,7 +195,7 @@ _SHARED_CONTENT: dict[str, Obj] = {
     "ticket.updated": Obj({**_TICKET, "updatedBy": STR}, ("uri",)),
 }
 
-# 0.4.1 names links `url` (an unchecked string); 0.5.1 renamed them `uri` with format "uri"
+# 0.4.1 calls web addresses `url` (any string); 0.5.1 renamed them `uri` with format "uri",
 # and moved test outcomes from pass/fail to success/failure.
 _V04_OUTCOME = _enum("pass", "fail", "cancel", "error")
 _V05_OUTCOME = _enum("success", "failure", "cancel", "error")
@@ -319,7 +319,7 @@ _LOOSE_SOURCE_SUBJECTS = frozenset({"testcaserun", "testoutput", "testsuiterun"}
 def _v04_event(name: str) -> EventType:
     subject, predicate = name.split(".")
     return EventType(
-        subject, predicate, _TYPE_VERSIONS[name][0], {**_SHARED_CONTENT, **_V04_CONTENT}[name],
+        subject, predicate, _TYPE_VERSIONS[name][0], (_SHARED_CONTENT | _V04_CONTENT)[name],
         subject_type=_CAMEL_SUBJECT_TYPES.get(subject, subject), subject_type_required=True,
         loose_sources=subject in _LOOSE_SOURCE_SUBJECTS,
     )
@@ -329,7 +329,7 @@ def _v05_event(name: str) -> EventType:
     subject, predicate = name.split(".")
     # 0.5.1 dropped subject.type, except that ticket.closed still allows an optional "ticket".
     return EventType(
-        subject, predicate, _TYPE_VERSIONS[name][1], {**_SHARED_CONTENT, **_V05_CONTENT}[name],
+        subject, predicate, _TYPE_VERSIONS[name][1], (_SHARED_CONTENT | _V05_CONTENT)[name],
         subject_type="ticket" if name == "ticket.closed" else None, subject_type_required=False,
         loose_sources=subject in _LOOSE_SOURCE_SUBJECTS,
     )

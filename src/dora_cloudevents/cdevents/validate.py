@@ -161,8 +161,8 @@ def _preview(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
-def _wrong_type(expected: str, value: object) -> _Invalid:
-    return _Invalid(f"expected {expected}, got {_json_type(value)}")
+def _wrong_type(expected: str, value: object, *path: str | int) -> _Invalid:
+    return _Invalid(f"expected {expected}, got {_json_type(value)}", *path)
 
 
 def _check_str(value: object, field: Str) -> None:
@@ -216,7 +216,7 @@ def _check_link(link: object, spec: LinkArray) -> None:
         raise _Invalid("required property missing", "linkType")
     link_type = link["linkType"]
     if not isinstance(link_type, str):
-        raise _Invalid(_wrong_type("string", link_type).problem, "linkType")
+        raise _wrong_type("string", link_type, "linkType")
     variant = spec.variants.get(link_type)
     if variant is None:
         allowed = ", ".join(repr(name) for name in spec.variants)
@@ -237,7 +237,7 @@ def _check(value: object, field: Field) -> None:
             raise _wrong_type("array", value)
         for index, item in enumerate(value):
             if not isinstance(item, str):
-                raise _Invalid(_wrong_type("string", item).problem, index)
+                raise _wrong_type("string", item, index)
     elif _json_type(value) not in field.json_types:
         raise _wrong_type(" or ".join(field.json_types), value)
 
@@ -258,8 +258,7 @@ def _build_family(spec: SpecFamily) -> _Family:
 
 
 _FAMILIES = {family.version_field: _build_family(family) for family in FAMILIES}
-_MINOR_OF_TYPE = {type_: family.minor for family in FAMILIES for type_ in
-                  (event.type for event in family.events)}
+_MINOR_OF_TYPE = {event.type: family.minor for family in FAMILIES for event in family.events}
 SUPPORTED_TYPES: frozenset[str] = frozenset(_MINOR_OF_TYPE)
 
 
@@ -276,11 +275,11 @@ def _family_of(context: dict[str, object]) -> tuple[_Family, str]:
     field = family.spec.version_field
     version = context[field]
     if not isinstance(version, str):
-        raise _Invalid(_wrong_type("string", version).problem, "context", field)
+        raise _wrong_type("string", version, "context", field)
     if family.version_pattern.fullmatch(version) is None:
         raise _Invalid(
-            f"unsupported CDEvents spec version {_preview(version)}: context.{field} must be "
-            f"{family.spec.minor}.<patch> (0.4.x events use context.version, "
+            f"unsupported CDEvents spec version {_preview(version)}, expected "
+            f"{family.spec.minor}.<patch> here (0.4.x events use context.version, "
             "0.5.x context.specversion)",
             "context", field,
         )
@@ -292,7 +291,7 @@ def _event_type_of(context: dict[str, object], family: _Family, version: str) ->
         raise _Invalid("required property missing", "context", "type")
     type_ = context["type"]
     if not isinstance(type_, str):
-        raise _Invalid(_wrong_type("string", type_).problem, "context", "type")
+        raise _wrong_type("string", type_, "context", "type")
     if type_ not in family.schemas:
         other_minor = _MINOR_OF_TYPE.get(type_)
         problem = (
@@ -311,7 +310,7 @@ def _validate(event: object) -> CDEventInfo:
         raise _Invalid("required property missing", "context")
     context = event["context"]
     if not isinstance(context, dict):
-        raise _Invalid(_wrong_type("object", context).problem, "context")
+        raise _wrong_type("object", context, "context")
     family, version = _family_of(context)
     type_ = _event_type_of(context, family, version)
     _check_object(event, family.schemas[type_][1])

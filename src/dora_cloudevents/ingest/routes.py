@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from dora_cloudevents.auth import require_bearer
 from dora_cloudevents.cdevents import CDEventError, validate_cdevent
@@ -26,6 +26,9 @@ from dora_cloudevents.problems import Problem, storage_unavailable
 from dora_cloudevents.store.db import is_unavailable
 from dora_cloudevents.store.events import EventRow, InsertOutcome, cdevent_row, cloudevent_row
 from dora_cloudevents.store.schema import cdevents_raw, cloudevents_raw
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -78,12 +81,9 @@ class IngestEndpoints:
         self.committer = committer
         self.limits = Limits(max_batch_events=settings.max_batch_events)
 
-    def routes(self) -> list[BaseRoute]:
-        return [
-            Route("/", self.cloudevents, methods=["POST"]),
-            Route("/events", self.cloudevents, methods=["POST"]),
-            Route("/cdevents", self.cdevents, methods=["POST"]),
-        ]
+    def handlers(self) -> dict[str, Endpoint]:
+        """POST handlers by path."""
+        return {"/": self.cloudevents, "/events": self.cloudevents, "/cdevents": self.cdevents}
 
     async def _events(self, request: Request) -> list[CloudEvent]:
         require_bearer(request, self.settings.ingest_tokens, "ingest")

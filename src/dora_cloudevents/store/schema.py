@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -16,8 +18,32 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on both back-ends (SQLite keeps no zone, so add it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and dialect.name == "sqlite":
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def sqlite_timestamp(value: datetime) -> str:
+    """How SQLAlchemy stores a DateTime in SQLite, for the raw-DBAPI hot path."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL wants 64 bits for a log.
 Sequence = BigInteger().with_variant(Integer(), "sqlite")
@@ -34,7 +60,7 @@ cloudevents_raw = Table(
     Column("type", Text, nullable=False),
     Column("subject", Text),
     Column("time", Text),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
     Column("event", Payload, nullable=False),
     Column("status", String(16), nullable=False, server_default="pending"),
     Column("error", Text),
@@ -55,8 +81,8 @@ cdevents_raw = Table(
     Column("type", Text, nullable=False),
     Column("spec_version", String(16), nullable=False),
     Column("subject_id", Text),
-    Column("timestamp", DateTime(timezone=True), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("timestamp", UTCDateTime(), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
     Column("event", Payload, nullable=False),
     Column("origin_seq", Sequence),
     Column("transformer", Text),

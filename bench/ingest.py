@@ -1,0 +1,246 @@
+"""Ingest throughput: dora-ce serve on SQLite and PostgreSQL against a bare 202 ASGI app.
+
+Each server runs as its own process (uvicorn, one worker, like `dora-ce serve`); a separate
+client process keeps N keep-alive connections busy over loopback for a fixed time, sending
+single structured CloudEvents or batches of 100, every event with a new id. Afterwards the
+stored row count is checked against what was acknowledged.
+
+    .venv/bin/python bench/ingest.py [--seconds 10] [--connections 32] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_POSTGRES = os.environ.get(
+    "DORA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+BARE_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 202,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", b"29")]})
+    await send({"type": "http.response.body", "body": b'{"accepted":1,"duplicates":0}'})
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def event(run: str, n: int) -> dict[str, object]:
+    return {"specversion": "1.0", "id": f"{run}-{n}", "source": "/bench/ingest",
+            "type": "dev.knative.source.github.push", "time": "2024-05-01T10:00:00Z",
+            "datacontenttype": "application/json",
+            "data": {"ref": "refs/heads/main", "after": f"{n:040x}",
+                     "repository": {"full_name": "acme/shop", "default_branch": "main"}}}
+
+
+def request_bytes(port: int, run: str, start: int, batch: int) -> bytes:
+    if batch == 1:
+        body = orjson.dumps(event(run, start))
+        content_type = b"application/cloudevents+json"
+    else:
+        body = orjson.dumps([event(run, start + i) for i in range(batch)])
+        content_type = b"application/cloudevents-batch+json"
+    head = (b"POST /events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: %s\r\n"
+            b"Content-Length: %d\r\n\r\n" % (port, content_type, len(body)))
+    return head + body
+
+
+async def _connection(port: int, run: str, worker: int, batch: int, deadline: float,
+                      counts: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    n = worker * 100_000_000
+    while time.perf_counter() < deadline:
+        writer.write(request_bytes(port, run, n, batch))
+        n += batch
+        status = await reader.readline()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await reader.readexactly(length)
+        if status.split(b" ", 2)[1] == b"202":
+            counts[0] += 1
+        else:
+            counts[1] += 1
+    writer.close()
+
+
+def client(port: int, run: str, connections: int, batch: int, seconds: float,
+           result: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    async def main() -> list[int]:
+        counts = [0, 0]
+        deadline = time.perf_counter() + seconds
+        await asyncio.gather(*(_connection(port, run, w, batch, deadline, counts)
+                               for w in range(connections)))
+        return counts
+
+    started = time.perf_counter()
+    ok, failed = asyncio.run(main())
+    result.put((ok, failed, time.perf_counter() - started))
+
+
+@dataclass
+class Measurement:
+    requests_per_s: float
+    events_per_s: float
+    failed: int
+    acknowledged_events: int
+
+
+def drive(port: int, connections: int, batch: int, seconds: float) -> Measurement:
+    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    run = uuid.uuid4().hex[:8]
+    process = multiprocessing.Process(target=client,
+                                      args=(port, run, connections, batch, seconds, queue))
+    process.start()
+    ok, failed, elapsed = queue.get()
+    process.join()
+    return Measurement(ok / elapsed, ok * batch / elapsed, failed, ok * batch)
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes], path: str = "/healthz") -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the server exited before it was ready")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                if sock.recv(1024).startswith(b"HTTP/1.1 20"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the server did not become ready")
+
+
+def start_dora(database_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dora_cloudevents", "serve", "--db", database_url,
+         "--port", str(port)], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(port, process, "/readyz")
+    return process, port
+
+
+def start_bare(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    (workdir / "bare_app.py").write_text(BARE_APP)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port),
+         "--log-level", "warning", "--no-access-log"],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(port, process)
+    return process, port
+
+
+def stored_rows(database_url: str) -> int:
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        count = connection.execute(text("SELECT count(*) FROM cloudevents_raw")).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+def postgres_schema(admin_url: str) -> tuple[str, str]:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(admin_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    engine.dispose()
+    url = make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False), schema
+
+
+def drop_schema(admin_url: str, schema: str) -> None:
+    engine = create_engine(admin_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    engine.dispose()
+
+
+def run_target(name: str, start: tuple[subprocess.Popen[bytes], int], args: argparse.Namespace,
+               database_url: str | None) -> dict[int, Measurement]:
+    process, port = start
+    results = {}
+    try:
+        for batch in (1, 100):
+            results[batch] = drive(port, args.connections, batch, args.seconds)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    if database_url is not None:
+        acknowledged = sum(m.acknowledged_events for m in results.values())
+        stored = stored_rows(database_url)
+        verdict = "ok" if stored == acknowledged else "MISMATCH"
+        print(f"  {name}: acknowledged {acknowledged} events, stored {stored} ({verdict})")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
+    args = parser.parse_args()
+    print(f"# ingest benchmark: {args.connections} connections, {args.seconds:.0f} s per run, "
+          f"{os.cpu_count()} CPUs")
+    results: dict[str, dict[int, Measurement]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        results["bare ASGI 202 (baseline)"] = run_target("bare", start_bare(workdir), args, None)
+        sqlite_url = f"sqlite:///{workdir / 'bench.db'}"
+        results["dora-ce on SQLite"] = run_target(
+            "sqlite", start_dora(sqlite_url, workdir), args, sqlite_url)
+        pg_url, schema = postgres_schema(args.postgres)
+        try:
+            results["dora-ce on PostgreSQL"] = run_target(
+                "postgresql", start_dora(pg_url, workdir), args, pg_url)
+        finally:
+            drop_schema(args.postgres, schema)
+    baseline = results["bare ASGI 202 (baseline)"]
+    print()
+    print("| server | single: req/s | ratio to bare | batch of 100: events/s | "
+          "batch req/s | ratio to bare |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, by_batch in results.items():
+        single, batch = by_batch[1], by_batch[100]
+        print(f"| {name} | {single.requests_per_s:,.0f} | "
+              f"{single.requests_per_s / baseline[1].requests_per_s:.2f} | "
+              f"{batch.events_per_s:,.0f} | {batch.requests_per_s:,.0f} | "
+              f"{batch.requests_per_s / baseline[100].requests_per_s:.2f} |")
+    failures = sum(m.failed for by_batch in results.values() for m in by_batch.values())
+    if failures:
+        print(f"\n{failures} requests were not answered 202")
+
+
+if __name__ == "__main__":
+    main()

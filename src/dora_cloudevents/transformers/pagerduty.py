@@ -1,0 +1,136 @@
+"""PagerDuty Webhooks v3: incidents triggered, reopened and resolved become CDEvents incidents."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from dora_cloudevents.cdevents.build import new_cdevent
+from dora_cloudevents.events import CDEvent, CloudEvent, parse_rfc3339
+from dora_cloudevents.transformers.base import Transformer, TransformError, dig, json_data
+
+NAME = "pagerduty"
+TYPE_PREFIX = "com.pagerduty."
+# PagerDuty has no environment field: incidents are in production unless the CloudEvent carries
+# an `environment` extension attribute (e.g. set by whoever forwards a staging account's hooks).
+DEFAULT_ENVIRONMENT = "production"
+ENVIRONMENT_EXTENSION = "environment"
+_FRACTION = re.compile(r"\.([0-9]+)")
+# A reopened incident is an outage again: it opens the incident anew under the same subject id.
+_CDEVENT_NAMES = {
+    "incident.triggered": "incident.detected",
+    "incident.reopened": "incident.detected",
+    "incident.resolved": "incident.resolved",
+}
+
+
+def cloudevent_type(body: dict[str, Any]) -> str:
+    """``com.pagerduty.<event_type>`` for a webhook body; TransformError if it has no type."""
+    event_type = dig(body, "event", "event_type")
+    if not isinstance(event_type, str) or not event_type:
+        raise TransformError("not a PagerDuty v3 webhook: event.event_type is missing")
+    return TYPE_PREFIX + event_type
+
+
+def cloudevent_source(body: dict[str, Any]) -> str:
+    """``https://<subdomain>.pagerduty.com`` from the body's web URLs, else the API's origin."""
+    for path in (("html_url",), ("incident", "html_url"), ("self",)):
+        url = dig(body, "event", "data", *path)
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts and parts.scheme and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}"
+    return "https://api.pagerduty.com"
+
+
+def _utc(value: Any, what: str) -> str:
+    """``value`` in UTC with its fraction's digits as sent (``…T18:45:22.169Z`` stays as it is)."""
+    if not isinstance(value, str):
+        raise TransformError(f"{what} is missing")
+    try:
+        moment = parse_rfc3339(value)
+    except ValueError:
+        raise TransformError(f"{what} {value!r} is not an RFC 3339 time") from None
+    match = _FRACTION.search(value)
+    fraction = match.group(1).rstrip("0") if match else ""
+    seconds = moment.replace(microsecond=0, tzinfo=None).isoformat()
+    return f"{seconds}.{fraction}Z" if fraction else f"{seconds}Z"
+
+
+def _required_text(incident: dict[str, Any], field: str) -> str:
+    value = incident.get(field)
+    if not isinstance(value, str) or not value:
+        raise TransformError(f"event.data.{field} is missing")
+    return value
+
+
+def _environment(event: CloudEvent) -> str:
+    override = event.get(ENVIRONMENT_EXTENSION)
+    return override if isinstance(override, str) and override else DEFAULT_ENVIRONMENT
+
+
+def _content(event: CloudEvent, incident: dict[str, Any]) -> dict[str, Any]:
+    content: dict[str, Any] = {"environment": {"id": _environment(event)}}
+    # The service name is what users alias in config `services:`; the id only if it has no name.
+    service = dig(incident, "service", "summary") or dig(incident, "service", "id")
+    if isinstance(service, str):
+        content["service"] = {"id": service}
+        service_url = dig(incident, "service", "html_url")
+        if isinstance(service_url, str):
+            content["service"]["source"] = service_url
+    title = incident.get("title")
+    if isinstance(title, str):
+        content["description"] = title
+    return content
+
+
+def _custom_data(incident: dict[str, Any], url: str) -> dict[str, Any]:
+    values = {
+        "url": url,
+        "title": incident.get("title"),
+        "number": incident.get("number"),
+        "incidentKey": incident.get("incident_key"),
+        "urgency": incident.get("urgency"),
+        "priority": dig(incident, "priority", "summary"),
+    }
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def transform(event: CloudEvent) -> list[CDEvent]:
+    """The incident CDEvent of a PagerDuty v3 webhook CloudEvent (``com.pagerduty.*``).
+
+    ``incident.triggered`` and ``incident.reopened`` give ``incident.detected``,
+    ``incident.resolved`` gives ``incident.resolved``, every other event type nothing. The
+    subject id is the incident's web URL; service is the PagerDuty service's name.
+    """
+    body = json_data(event)
+    pd_event = body.get("event")
+    if not isinstance(pd_event, dict):
+        raise TransformError("not a PagerDuty v3 webhook: the body has no 'event' object")
+    event_type = pd_event.get("event_type")
+    if not isinstance(event_type, str) or event_type not in _CDEVENT_NAMES:
+        return []
+    incident = pd_event.get("data")
+    if not isinstance(incident, dict):
+        raise TransformError(f"{event_type} without an event.data incident object")
+    incident_id = _required_text(incident, "id")
+    url = _required_text(incident, "html_url")
+    occurred_at = _utc(pd_event.get("occurred_at"), "event.occurred_at")
+    # v3 has no resolved_at: a resolution (or reopening) happened when its event occurred. A
+    # trigger's created_at is when PagerDuty opened the incident, which occurred_at may lag.
+    timestamp = occurred_at
+    if event_type == "incident.triggered" and incident.get("created_at") is not None:
+        timestamp = _utc(incident["created_at"], "event.data.created_at")
+    return [new_cdevent(
+        _CDEVENT_NAMES[event_type],
+        # occurred_at tells reopen/resolve cycles apart; redeliveries of one event share it.
+        key=(NAME, incident_id, event_type, occurred_at),
+        source=event["source"],
+        timestamp=timestamp,
+        subject_id=url,
+        content=_content(event, incident),
+        custom_data=_custom_data(incident, url),
+    )]
+
+
+TRANSFORMERS = [Transformer(NAME, transform, "PagerDuty v3 incident webhooks → incident.*")]

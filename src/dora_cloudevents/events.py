@@ -1,4 +1,4 @@
-"""The shapes every stage passes along: CloudEvents and CDEvents as JSON objects, and their times."""
+"""The shapes every stage passes along: CloudEvents and CDEvents as JSON, and their times."""
 
 from __future__ import annotations
 

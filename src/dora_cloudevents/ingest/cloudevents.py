@@ -1,4 +1,4 @@
-"""The CloudEvents HTTP binding (binary, structured, batched; spec 1.0 and 0.3) and attribute checks.
+"""The CloudEvents HTTP binding (binary, structured, batched; 1.0 and 0.3) and attribute checks.
 
 The events are kept exactly as sent (attribute values, time precision, extensions), which is
 why this is not the ``cloudevents`` SDK: it turns ``time`` into a ``datetime`` and loses the

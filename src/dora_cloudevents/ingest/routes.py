@@ -27,7 +27,6 @@ from dora_cloudevents.store.db import is_unavailable
 from dora_cloudevents.store.events import EventRow, InsertOutcome, cdevent_row, cloudevent_row
 from dora_cloudevents.store.schema import cdevents_raw, cloudevents_raw
 
-
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 

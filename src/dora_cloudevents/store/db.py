@@ -46,7 +46,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    options: dict[str, Any] = {"json_serializer": _json_serializer, "json_deserializer": orjson.loads}
+    options: dict[str, Any] = {
+        "json_serializer": _json_serializer,
+        "json_deserializer": orjson.loads,
+    }
     if parsed.get_backend_name() == "postgresql":
         options.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
         options["connect_args"] = {"connect_timeout": 5}

@@ -41,5 +41,6 @@ def upgrade(engine: Engine) -> None:
         return
     with write_transaction(engine) as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            connection.execute(lock, {"key": _PG_MIGRATION_LOCK})
         command.upgrade(_alembic_config(connection), "head")

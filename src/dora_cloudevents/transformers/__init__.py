@@ -12,7 +12,7 @@ from functools import cache
 
 from dora_cloudevents.transformers.base import Transformer, TransformError
 
-__all__ = ["Transformer", "TransformError", "builtin_transformers"]
+__all__ = ["TransformError", "Transformer", "builtin_transformers"]
 
 
 @cache

@@ -49,15 +49,18 @@ def json_data(event: CloudEvent) -> dict[str, Any]:
     return data
 
 
+def _has_step(value: Any, step: str | int) -> bool:
+    if isinstance(step, int):
+        return isinstance(value, list) and -len(value) <= step < len(value)
+    return isinstance(value, dict) and step in value
+
+
 def dig(value: Any, *path: str | int, default: Any = None) -> Any:
     """``value[path[0]][path[1]]...``, or ``default`` where any step is missing or mistyped."""
     for step in path:
-        if isinstance(step, int) and isinstance(value, list) and -len(value) <= step < len(value):
-            value = value[step]
-        elif isinstance(step, str) and isinstance(value, dict) and step in value:
-            value = value[step]
-        else:
+        if not _has_step(value, step):
             return default
+        value = value[step]
     return default if value is None else value
 
 

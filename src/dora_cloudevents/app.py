@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -17,14 +19,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dora_cloudevents import __version__
 from dora_cloudevents.api import events as events_api
 from dora_cloudevents.api import health
+from dora_cloudevents.api import transform as transform_api
+from dora_cloudevents.background import run_continuously
 from dora_cloudevents.config import Settings
 from dora_cloudevents.ingest.committer import GroupCommitter
 from dora_cloudevents.ingest.routes import Endpoint, IngestEndpoints
+from dora_cloudevents.ingest.webhooks import WebhookEndpoints
 from dora_cloudevents.problems import Problem, handle_problem, problem_response
+from dora_cloudevents.routing.router import Router
+from dora_cloudevents.routing.targets import routing_from_settings
 
 log = logging.getLogger(__name__)
 
-ALL_COMPONENTS = frozenset({"ingest", "api"})
+COMPONENTS = ("ingest", "router", "transform", "api")
+# `transform` serves the transformers to other routers; one process needs no such hop.
+ALL_COMPONENTS = frozenset({"ingest", "router", "api"})
 
 
 def _validation_problem(request: Request, error: Exception) -> Response:
@@ -83,20 +92,34 @@ class IngestFirst:
         await response(scope, receive, send)
 
 
+def _router_task(settings: Settings, engine: Engine, wake: asyncio.Event) -> Callable[
+    [], Coroutine[Any, Any, None]
+]:
+    table, targets = routing_from_settings(settings)
+    router = Router(engine, table, targets)
+    return lambda: run_continuously("router", lambda: router.route_batch().events, wake)
+
+
 def create_app(
     settings: Settings, engine: Engine, components: Iterable[str] = ALL_COMPONENTS
 ) -> ASGIApp:
     """An app serving ``components`` over ``engine`` (migrations are the caller's job)."""
     chosen = frozenset(components)
-    committer = GroupCommitter(engine) if "ingest" in chosen else None
+    wake = asyncio.Event()
+    committer = GroupCommitter(engine, on_commit=wake.set) if "ingest" in chosen else None
+    workers = [_router_task(settings, engine, wake)] if "router" in chosen else []
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if committer is not None:
             committer.start()
+        tasks = [asyncio.create_task(worker()) for worker in workers]
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             if committer is not None:
                 await committer.stop()
 
@@ -115,6 +138,10 @@ def create_app(
     app.include_router(health.build_router())
     if "api" in chosen:
         app.include_router(events_api.build_router())
+    if "transform" in chosen:
+        app.include_router(transform_api.build_router(*routing_from_settings(settings)))
     if committer is None:
         return app
-    return IngestFirst(app, IngestEndpoints(settings, committer).handlers())
+    handlers = IngestEndpoints(settings, committer).handlers()
+    handlers.update(WebhookEndpoints(settings, committer).handlers())
+    return IngestFirst(app, handlers)

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import logging
+import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
+import orjson
 from sqlalchemy import Engine
 
+from dora_cloudevents.app import ALL_COMPONENTS, COMPONENTS
 from dora_cloudevents.config import ConfigError, Settings, load_settings
-from dora_cloudevents.store.db import is_unavailable, make_engine
+from dora_cloudevents.events import CloudEvent, format_rfc3339
+from dora_cloudevents.routing.router import Router, RouteStats, transform_event
+from dora_cloudevents.routing.targets import routing_from_settings
+from dora_cloudevents.store.db import is_unavailable, make_engine, write_transaction
+from dora_cloudevents.store.events import count_by_status, reset_for_rerouting
 from dora_cloudevents.store.migrate import upgrade
-
-COMPONENTS = ("ingest", "api")
+from dora_cloudevents.store.schema import cloudevents_raw
+from dora_cloudevents.transformers.base import TransformError
 
 db_option = click.option("--db", "database_url", metavar="URL",
                          help="Database URL (default sqlite:///dora.db; env DORA_DATABASE_URL).")
@@ -44,7 +52,7 @@ def _open_database(settings: Settings) -> Engine:
 
 def _components(value: str | None) -> tuple[str, ...]:
     if not value:
-        return COMPONENTS
+        return tuple(c for c in COMPONENTS if c in ALL_COMPONENTS)
     chosen = tuple(part.strip() for part in value.split(",") if part.strip())
     unknown = sorted(set(chosen) - set(COMPONENTS))
     if unknown:
@@ -66,7 +74,8 @@ def main() -> None:
 @click.option("--host", help="Address to listen on (default 127.0.0.1; env DORA_HOST).")
 @click.option("--port", type=int, help="Port (default 8080; env DORA_PORT).")
 @click.option("--components", metavar="LIST",
-              help=f"Comma-separated subset of: {', '.join(COMPONENTS)} (default: all).")
+              help=f"Comma-separated subset of: {', '.join(COMPONENTS)} "
+              f"(default: {', '.join(sorted(ALL_COMPONENTS))}).")
 def serve(database_url: str | None, config_file: str | None, host: str | None,
           port: int | None, components: str | None) -> None:
     """Run the service: every stage in one process, or the chosen --components."""
@@ -77,7 +86,10 @@ def serve(database_url: str | None, config_file: str | None, host: str | None,
     settings = _settings(config_file, database_url=database_url, host=host, port=port)
     chosen = _components(components)
     engine = _open_database(settings)
-    app = create_app(settings, engine, chosen)
+    try:
+        app = create_app(settings, engine, chosen)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
     click.echo(f"dora-ce serving {', '.join(chosen)} on http://{settings.host}:{settings.port} "
                f"({engine.dialect.name})", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
@@ -98,3 +110,105 @@ def db_upgrade(database_url: str | None, config_file: str | None) -> None:
     engine = _open_database(settings)
     click.echo(f"database {engine.url.render_as_string(hide_password=True)} is up to date")
 
+
+
+def _router(settings: Settings, engine: Engine) -> Router:
+    try:
+        table, targets = routing_from_settings(settings)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    return Router(engine, table, targets)
+
+
+def _print_route_stats(stats: RouteStats, engine: Engine) -> None:
+    click.echo(f"routed {stats.routed}, unrouted {stats.unrouted}, failed {stats.failed}; "
+               f"{stats.cdevents} new CDEvents")
+    with engine.connect() as connection:
+        totals = count_by_status(connection, cloudevents_raw)
+    click.echo("raw events by status: " + (", ".join(
+        f"{status} {count}" for status, count in sorted(totals.items())) or "none"))
+
+
+@main.command()
+@db_option
+@config_option
+@click.option("--once", is_flag=True, help="One pass over what is pending, then exit (CronJob).")
+def route(database_url: str | None, config_file: str | None, once: bool) -> None:
+    """Turn pending raw CloudEvents into CDEvents with the routing table."""
+    settings = _settings(config_file, database_url=database_url)
+    engine = _open_database(settings)
+    router = _router(settings, engine)
+    if once:
+        _print_route_stats(router.route_all(), engine)
+        return
+    import asyncio
+
+    from dora_cloudevents.background import run_continuously
+
+    asyncio.run(run_continuously("router", lambda: router.route_batch().events,
+                                 asyncio.Event()))
+
+
+@main.command()
+@db_option
+@config_option
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Only events received at or after this UTC time.")
+@click.option("--stage", type=click.Choice(["router"]), default="router", show_default=True,
+              help="Which stage re-processes history.")
+@click.option("--failed", "failed_only", is_flag=True, help="Only events that failed.")
+def replay(database_url: str | None, config_file: str | None, since: datetime | None,
+           stage: str, failed_only: bool) -> None:
+    """Re-process history after the routing table, a mapping or a transformer changed."""
+    settings = _settings(config_file, database_url=database_url)
+    engine = _open_database(settings)
+    router = _router(settings, engine)
+    with write_transaction(engine) as connection:
+        reset = reset_for_rerouting(
+            connection, since=since.replace(tzinfo=UTC) if since else None,
+            failed_only=failed_only)
+    click.echo(f"{reset} raw events sent back to the {stage}")
+    _print_route_stats(router.route_all(), engine)
+
+
+@main.command()
+@config_option
+@click.option("--route", "event_type", metavar="TYPE",
+              help="CloudEvent type to give input that is a bare payload, not a CloudEvent.")
+@click.option("--source", default="/dora-ce/transform", show_default=True,
+              help="CloudEvent source for a bare payload.")
+def transform(config_file: str | None, event_type: str | None, source: str) -> None:
+    """Dry-run: print the CDEvents the routing table makes of the event on standard input."""
+    settings = _settings(config_file)
+    try:
+        table, targets = routing_from_settings(settings)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    event = _read_event(sys.stdin.read(), event_type, source)
+    names = table.targets_for(event)
+    if not names:
+        raise click.ClickException(f"no route matches type {event.get('type')!r}: the event "
+                                   "would be kept raw as unrouted")
+    try:
+        produced = transform_event(event, [(name, targets[name]) for name in names])
+    except TransformError as error:
+        raise click.ClickException(f"the event would fail: {error}") from None
+    click.echo(f"routes to: {', '.join(names)}; {len(produced)} CDEvent(s)", err=True)
+    click.echo(orjson.dumps([cdevent for _, cdevent, _ in produced],
+                            option=orjson.OPT_INDENT_2).decode())
+
+
+def _read_event(text: str, event_type: str | None, source: str) -> CloudEvent:
+    try:
+        payload = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise click.ClickException(f"standard input is not JSON: {error}") from None
+    if isinstance(payload, dict) and "specversion" in payload:
+        if event_type:
+            payload["type"] = event_type
+        return payload
+    if not event_type:
+        raise click.ClickException("standard input is not a CloudEvent; give --route TYPE to "
+                                   "wrap the payload in one")
+    return {"specversion": "1.0", "id": "dry-run", "source": source, "type": event_type,
+            "time": format_rfc3339(datetime.now(UTC)), "data": payload}

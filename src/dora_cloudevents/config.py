@@ -29,14 +29,21 @@ class RouteMatch(_Strict):
 
 
 class Route(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     match: RouteMatch
     to: list[str] = Field(min_length=1, description="Transformer names or http(s) URLs.")
+    continue_: bool = Field(
+        default=False, alias="continue",
+        description="Keep matching later routes after this one (default: first match wins).",
+    )
 
 
 class Mapping_(_Strict):
-    """A declarative transformer: jq expressions that turn a CloudEvent into CDEvents."""
+    """A declarative transformer: a jq program that turns a CloudEvent into CDEvents."""
 
-    jq: str = Field(min_length=1, description="jq program; its outputs are the CDEvents.")
+    jq: str = Field(min_length=1, description="jq program; each output is one CDEvent.")
+    description: str = ""
 
 
 class ServiceConfig(_Strict):
@@ -72,6 +79,8 @@ class Settings(_Strict):
     production_environments: list[str] = Field(default_factory=list)
     attribution_window: timedelta = timedelta(hours=24)
     log_format: str = Field(default="text", pattern="^(text|json)$")
+    remote_timeout_seconds: float = Field(default=10.0, gt=0)
+    remote_attempts: int = Field(default=3, ge=1, le=10)
 
     _csv = field_validator(
         "ingest_tokens", "read_tokens", "production_environments", mode="before"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine, Table
@@ -25,8 +25,10 @@ class GroupCommitter:
     request, so one bad request never takes its neighbours down with it.
     """
 
-    def __init__(self, engine: Engine, max_group_rows: int = 20_000) -> None:
+    def __init__(self, engine: Engine, max_group_rows: int = 20_000,
+                 on_commit: Callable[[], None] | None = None) -> None:
         self._engine = engine
+        self._on_commit = on_commit
         self._max_group_rows = max_group_rows
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
         # One thread: the database sees one writer, and SQLite's lock is never contended.
@@ -76,6 +78,8 @@ class GroupCommitter:
             return
         for (_, _, future), outcome in zip(group, outcomes, strict=True):
             loop.call_soon_threadsafe(_resolve, future, outcome)
+        if self._on_commit is not None:
+            loop.call_soon_threadsafe(self._on_commit)
 
     def _write(self, group: list[Pending]) -> list[InsertOutcome]:
         outcomes: list[InsertOutcome | None] = [None] * len(group)

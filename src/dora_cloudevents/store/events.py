@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, Select, Table, select
+from sqlalchemy import Connection, Row, Select, Table, bindparam, delete, func, select, update
 
 from dora_cloudevents.events import CDEvent, CloudEvent, parse_rfc3339
 from dora_cloudevents.store.schema import cdevents_raw, cloudevents_raw, sqlite_timestamp
@@ -183,3 +183,57 @@ def latest_cdevents(
     if origin_seq is not None:
         query = query.where(table.c.origin_seq == origin_seq)
     return connection.execute(_newest_first(query, table, limit, before)).all()
+
+
+def claim_pending(connection: Connection, table: Table, limit: int) -> Sequence[Row[Any, Any]]:
+    """The oldest pending rows; on PostgreSQL locked for this transaction, skipping rows
+    other workers hold, so replicas share the queue without blocking or double-processing."""
+    query = (select(table.c.seq, table.c.event).where(table.c.status == "pending")
+             .order_by(table.c.seq).limit(limit))
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return connection.execute(query).all()
+
+
+def still_pending(connection: Connection, table: Table, seqs: Sequence[int]) -> set[int]:
+    if not seqs:
+        return set()
+    query = select(table.c.seq).where(table.c.seq.in_(seqs), table.c.status == "pending")
+    return set(connection.execute(query).scalars())
+
+
+def set_statuses(connection: Connection, table: Table,
+                 outcomes: Sequence[tuple[int, str, str | None]]) -> None:
+    """Record (seq, status, error) for processed rows."""
+    if not outcomes:
+        return
+    statement = (update(table).where(table.c.seq == bindparam("b_seq"))
+                 .values(status=bindparam("b_status"), error=bindparam("b_error")))
+    if "attempts" in table.c:
+        statement = statement.values(attempts=table.c.attempts + 1)
+    connection.execute(statement, [{"b_seq": seq, "b_status": status, "b_error": error}
+                                   for seq, status, error in outcomes])
+
+
+def count_by_status(connection: Connection, table: Table) -> dict[str, int]:
+    query = select(table.c.status, func.count()).group_by(table.c.status)
+    return {status: count for status, count in connection.execute(query).all()}
+
+
+def reset_for_rerouting(connection: Connection, *, since: datetime | None = None,
+                        failed_only: bool = False) -> int:
+    """Send raw events back to the router, dropping the CDEvents they produced before.
+
+    The derived CDEvents are deleted rather than kept: a changed mapping produces the
+    same deterministic ids with new content, which must replace the old.
+    """
+    raw = cloudevents_raw
+    chosen = select(raw.c.seq).where(raw.c.status != "pending")
+    if since is not None:
+        chosen = chosen.where(raw.c.received_at >= since)
+    if failed_only:
+        chosen = chosen.where(raw.c.status == "failed")
+    connection.execute(delete(cdevents_raw).where(cdevents_raw.c.origin_seq.in_(chosen)))
+    result = connection.execute(update(raw).where(raw.c.seq.in_(chosen))
+                                .values(status="pending", error=None))
+    return result.rowcount

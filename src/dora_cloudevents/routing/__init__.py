@@ -1,0 +1,1 @@
+"""Routing: which transformers see which raw CloudEvent, and the router that applies them."""

@@ -122,7 +122,7 @@ def _router(settings: Settings, engine: Engine) -> Router:
 
 def _print_route_stats(stats: RouteStats, engine: Engine) -> None:
     click.echo(f"routed {stats.routed}, unrouted {stats.unrouted}, failed {stats.failed}; "
-               f"{stats.cdevents} new CDEvents")
+               f"{stats.cdevents} CDEvents stored")
     with engine.connect() as connection:
         totals = count_by_status(connection, cloudevents_raw)
     click.echo("raw events by status: " + (", ".join(
@@ -167,7 +167,7 @@ def replay(database_url: str | None, config_file: str | None, since: datetime | 
         reset = reset_for_rerouting(
             connection, since=since.replace(tzinfo=UTC) if since else None,
             failed_only=failed_only)
-    click.echo(f"{reset} raw events sent back to the {stage}")
+    click.echo(f"{reset} raw event(s) sent back to the {stage}")
     _print_route_stats(router.route_all(), engine)
 
 

@@ -34,6 +34,9 @@ class GroupCommitter:
         # One thread: the database sees one writer, and SQLite's lock is never contended.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
         self._task: asyncio.Task[None] | None = None
+        # SQLite commits take microseconds and involve no network: doing them on the event
+        # loop avoids a thread hop and GIL hand-offs per group (measured: see benchmarks).
+        self._inline = engine.dialect.name == "sqlite"
 
     def start(self) -> None:
         if self._task is None:
@@ -63,7 +66,11 @@ class GroupCommitter:
                 group.append(self._queue.get_nowait())
                 size += len(group[-1][1])
             live = [item for item in group if not item[2].done()]
-            if live:
+            if not live:
+                continue
+            if self._inline:
+                self._commit(live, loop)
+            else:
                 await loop.run_in_executor(self._executor, self._commit, live, loop)
 
     def _commit(self, group: list[Pending], loop: asyncio.AbstractEventLoop) -> None:

@@ -65,18 +65,26 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
+# SQLite's limit on bound variables per statement (3.32+).
+_SQLITE_MAX_VARIABLES = 32766
+
+
 def _insert_sqlite(connection: Connection, table: Table, rows: list[EventRow]) -> set[Key]:
-    # The raw DBAPI: SQLAlchemy's per-row parameter processing costs 5x the insert itself
-    # on this path. One prepared statement, re-run per row, tells which rows were new.
+    # The raw DBAPI and one multi-row INSERT ... RETURNING per chunk: SQLAlchemy's per-row
+    # parameter processing cost five times the insert itself on this path.
     columns = list(rows[0])
-    statement = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
-                 f"({', '.join('?' * len(columns))}) ON CONFLICT (source, event_id) DO NOTHING")
+    chunk = _SQLITE_MAX_VARIABLES // len(columns)
+    placeholders = "(" + ", ".join("?" * len(columns)) + ")"
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    inserted = set()
-    for row in rows:
-        cursor.execute(statement, [_sqlite_value(row[column]) for column in columns])
-        if cursor.rowcount == 1:
-            inserted.add((row["source"], row["event_id"]))
+    inserted: set[Key] = set()
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        statement = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+                     f"{', '.join([placeholders] * len(part))} "
+                     "ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id")
+        cursor.execute(statement, [_sqlite_value(row[column])
+                                   for row in part for column in columns])
+        inserted.update(cursor.fetchall())
     cursor.close()
     return inserted
 

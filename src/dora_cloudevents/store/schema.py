@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from sqlalchemy import (
     JSON,
@@ -41,9 +42,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
+@lru_cache(maxsize=256)  # the rows of one request share their received_at
 def sqlite_timestamp(value: datetime) -> str:
     """How SQLAlchemy stores a DateTime in SQLite, for the raw-DBAPI hot path."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL wants 64 bits for a log.
 Sequence = BigInteger().with_variant(Integer(), "sqlite")

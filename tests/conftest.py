@@ -119,7 +119,8 @@ def settings() -> Settings:
 
 @pytest.fixture
 def server(engine: Engine, settings: Settings) -> Iterator[LiveServer]:
-    with LiveServer(create_app(settings, engine)) as live:
+    """Ingest and read API only, so tests see raw events as stored (no router moving them)."""
+    with LiveServer(create_app(settings, engine, {"ingest", "api"})) as live:
         yield live
 
 

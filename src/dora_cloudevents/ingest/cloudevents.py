@@ -23,8 +23,9 @@ BATCH = "application/cloudevents-batch+json"
 SPEC_VERSIONS = ("1.0", "0.3")
 REQUIRED = ("id", "source", "type")
 _ATTRIBUTE_NAME = re.compile(r"[a-z0-9]{1,64}\Z")
-_STRING_ATTRIBUTES = ("id", "source", "type", "subject", "datacontenttype", "dataschema",
-                      "schemaurl", "datacontentencoding", "time")
+_STRING_ATTRIBUTES = frozenset({"id", "source", "type", "subject", "datacontenttype",
+                                "dataschema", "schemaurl", "datacontentencoding", "time"})
+_PAYLOAD_KEYS = frozenset({"specversion", "data", "data_base64"})
 _INT32 = (-(2**31), 2**31 - 1)
 
 
@@ -71,17 +72,15 @@ def check_attributes(event: Any, where: str = "event", limits: Limits | None = N
             raise _bad(f"{where}: required attribute {name!r} is missing")
     extensions = 0
     for name, value in event.items():
-        if name in ("specversion", "data", "data_base64"):
-            continue
-        if not _ATTRIBUTE_NAME.match(name):
-            raise _bad(f"{where}: attribute name {name!r} is invalid; names are lower-case "
-                       "letters and digits")
         if name in _STRING_ATTRIBUTES:
-            if not isinstance(value, str) or (value == "" and name in REQUIRED):
+            if value.__class__ is not str or (value == "" and name in REQUIRED):
                 raise _bad(f"{where}: attribute {name!r} must be a non-empty string")
-            continue
-        extensions += 1
-        _check_extension_value(where, name, value)
+        elif name not in _PAYLOAD_KEYS:
+            if not _ATTRIBUTE_NAME.match(name):
+                raise _bad(f"{where}: attribute name {name!r} is invalid; names are "
+                           "lower-case letters and digits")
+            extensions += 1
+            _check_extension_value(where, name, value)
     if limits is not None and extensions > limits.max_extensions:
         raise _bad(f"{where}: {extensions} extension attributes; at most "
                    f"{limits.max_extensions} are accepted")

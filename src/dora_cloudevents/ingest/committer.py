@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Connection, Engine, Table
 
-from dora_cloudevents.store.db import StorageUnavailable, is_unavailable, write_transaction
+from dora_cloudevents.store.db import StorageUnavailable, is_unavailable
 from dora_cloudevents.store.events import EventRow, InsertOutcome, insert_groups
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class GroupCommitter:
         # One thread: the database sees one writer, and SQLite's lock is never contended.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
         self._task: asyncio.Task[None] | None = None
+        self._connection: Connection | None = None
         # SQLite commits take microseconds and involve no network: doing them on the event
         # loop avoids a thread hop and GIL hand-offs per group (measured: see benchmarks).
         self._inline = engine.dialect.name == "sqlite"
@@ -47,6 +49,7 @@ class GroupCommitter:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        self._executor.submit(self._close_writer).result()
         self._executor.shutdown(wait=True)
 
     async def submit(self, table: Table, rows: list[EventRow]) -> InsertOutcome:
@@ -69,52 +72,60 @@ class GroupCommitter:
             if not live:
                 continue
             if self._inline:
-                self._commit(live, loop)
+                results = self._commit(live)
             else:
-                await loop.run_in_executor(self._executor, self._commit, live, loop)
+                results = await loop.run_in_executor(self._executor, self._commit, live)
+            for (_, _, future), result in zip(live, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, InsertOutcome):
+                    future.set_result(result)
+                else:
+                    future.set_exception(result)
+            if self._on_commit is not None:
+                self._on_commit()
 
-    def _commit(self, group: list[Pending], loop: asyncio.AbstractEventLoop) -> None:
+    def _commit(self, group: list[Pending]) -> list[InsertOutcome | Exception]:
+        """Each request's outcome, or the error that kept it from being stored."""
         try:
-            outcomes = self._write(group)
+            return list(self._write(group))
         except Exception as error:
             if len(group) > 1 and not is_unavailable(error):
-                for item in group:
-                    self._commit([item], loop)
-                return
-            self._fail(group, error, loop)
-            return
-        for (_, _, future), outcome in zip(group, outcomes, strict=True):
-            loop.call_soon_threadsafe(_resolve, future, outcome)
-        if self._on_commit is not None:
-            loop.call_soon_threadsafe(self._on_commit)
+                return [result for item in group for result in self._commit([item])]
+            return [_storage_error(error)] * len(group)
 
     def _write(self, group: list[Pending]) -> list[InsertOutcome]:
-        outcomes: list[InsertOutcome | None] = [None] * len(group)
-        with write_transaction(self._engine) as connection:
-            for table in {item[0] for item in group}:
-                indexes = [i for i, item in enumerate(group) if item[0] is table]
-                written = insert_groups(connection, table, [group[i][1] for i in indexes])
-                for i, outcome in zip(indexes, written, strict=True):
-                    outcomes[i] = outcome
-        return [outcome for outcome in outcomes if outcome is not None]
+        outcomes: dict[int, InsertOutcome] = {}
+        connection = self._writer_connection()
+        try:
+            with connection.begin():
+                for table in {item[0] for item in group}:
+                    indexes = [i for i, item in enumerate(group) if item[0] is table]
+                    written = insert_groups(connection, table, [group[i][1] for i in indexes])
+                    outcomes.update(zip(indexes, written, strict=True))
+        except Exception:
+            # The connection may be broken (database restarted): start afresh next time.
+            self._close_writer()
+            raise
+        return [outcomes[i] for i in range(len(group))]
 
-    @staticmethod
-    def _fail(group: Sequence[Pending], error: Exception, loop: asyncio.AbstractEventLoop) -> None:
-        if is_unavailable(error):
-            log.warning("event store unavailable: %s", error.__class__.__name__)
-            error = StorageUnavailable(str(error))
-        else:
-            log.exception("storing events failed", exc_info=error)
-        for _, _, future in group:
-            loop.call_soon_threadsafe(_reject, future, error)
+    def _writer_connection(self) -> Connection:
+        # One long-lived connection: checking one out of the pool per group cost more
+        # than the insert of a typical group.
+        if self._connection is None:
+            self._connection = self._engine.connect().execution_options(immediate=True)
+        return self._connection
+
+    def _close_writer(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None
 
 
-def _resolve(future: asyncio.Future[InsertOutcome], outcome: InsertOutcome) -> None:
-    if not future.done():
-        future.set_result(outcome)
-
-
-def _reject(future: asyncio.Future[InsertOutcome], error: Exception) -> None:
-    if not future.done():
-        future.set_exception(error)
-
+def _storage_error(error: Exception) -> Exception:
+    if is_unavailable(error):
+        log.warning("event store unavailable: %s", error.__class__.__name__)
+        return StorageUnavailable(str(error))
+    log.exception("storing events failed", exc_info=error)
+    return error

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import Table
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -45,6 +46,18 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise Problem(413, f"the body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def store_rows(committer: GroupCommitter, table: Table, rows: list[EventRow]) -> Response:
+    """Commit ``rows`` through the group committer: 202 with the counts, 503 if storage is down."""
+    try:
+        outcome: InsertOutcome = await committer.submit(table, rows)
+    except Exception as error:
+        if is_unavailable(error):
+            raise storage_unavailable() from error
+        raise
+    body = {"accepted": outcome.accepted, "duplicates": outcome.duplicates}
+    return Response(orjson.dumps(body), status_code=202, media_type="application/json")
 
 
 def _cdevent_rows(events: list[CloudEvent], now: datetime) -> list[EventRow]:
@@ -112,12 +125,5 @@ class IngestEndpoints:
         rows = _cdevent_rows(events, datetime.now(UTC))
         return await self._store(cdevents_raw, rows)
 
-    async def _store(self, table: Any, rows: list[EventRow]) -> Response:
-        try:
-            outcome: InsertOutcome = await self.committer.submit(table, rows)
-        except Exception as error:
-            if is_unavailable(error):
-                raise storage_unavailable() from error
-            raise
-        body = {"accepted": outcome.accepted, "duplicates": outcome.duplicates}
-        return Response(orjson.dumps(body), status_code=202, media_type="application/json")
+    async def _store(self, table: Table, rows: list[EventRow]) -> Response:
+        return await store_rows(self.committer, table, rows)

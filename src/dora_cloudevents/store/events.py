@@ -65,6 +65,7 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
+_PLAIN = frozenset({str, int, float, type(None)})
 # SQLite's limit on bound variables per statement (3.32+).
 _SQLITE_MAX_VARIABLES = 32766
 
@@ -82,8 +83,8 @@ def _insert_sqlite(connection: Connection, table: Table, rows: list[EventRow]) -
         statement = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
                      f"{', '.join([placeholders] * len(part))} "
                      "ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id")
-        cursor.execute(statement, [_sqlite_value(row[column])
-                                   for row in part for column in columns])
+        cursor.execute(statement, [value if value.__class__ in _PLAIN else _sqlite_value(value)
+                                   for row in part for value in row.values()])
         inserted.update(cursor.fetchall())
     cursor.close()
     return inserted

@@ -190,13 +190,15 @@ def test_replay_failed_retries_only_the_failed_events(
                                      "--config", config))
     assert still_broken == ["1 raw event(s) sent back to the router",
                             "routed 0, unrouted 0, failed 1; 0 CDEvents stored",
-                            "raw events by status: failed 1, routed 1, unrouted 1"]
+                            "raw events by status: failed 1, routed 1, unrouted 1",
+                            "projection rebuilt from 1 CDEvents"]
 
     write_config(config_path, DEPLOYED)
     healed = succeeded(dora_ce("replay", "--failed", "--db", database_url, "--config", config))
     assert healed == ["1 raw event(s) sent back to the router",
                       "routed 1, unrouted 0, failed 0; 1 CDEvents stored",
-                      "raw events by status: routed 2, unrouted 1"]
+                      "raw events by status: routed 2, unrouted 1",
+                      "projection rebuilt from 2 CDEvents"]
     assert raw_state(engine) == {push[0]["id"]: ("routed", 1, None),
                                  "r-1": ("routed", 3, None),
                                  "u-1": ("unrouted", 1, None)}
@@ -270,6 +272,6 @@ def test_serve_refuses_an_unknown_component_before_opening_the_database(tmp_path
     database = tmp_path / "never.db"
     result = dora_ce("serve", "--components", "router,bogus", "--db", f"sqlite:///{database}")
     assert result.exit_code == 2, result.output
-    assert "unknown component(s) bogus; choose from ingest, router, transform, api" in (
+    assert "unknown component(s) bogus; choose from ingest, router, projector, transform, api" in (
         result.stderr)
     assert not database.exists()

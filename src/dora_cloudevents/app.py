@@ -25,15 +25,16 @@ from dora_cloudevents.config import Settings
 from dora_cloudevents.ingest.committer import GroupCommitter
 from dora_cloudevents.ingest.routes import Endpoint, IngestEndpoints
 from dora_cloudevents.ingest.webhooks import WebhookEndpoints
+from dora_cloudevents.metrics.projector import Projector
 from dora_cloudevents.problems import Problem, handle_problem, problem_response
 from dora_cloudevents.routing.router import Router
 from dora_cloudevents.routing.targets import routing_from_settings
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("ingest", "router", "transform", "api")
+COMPONENTS = ("ingest", "router", "projector", "transform", "api")
 # `transform` serves the transformers to other routers; one process needs no such hop.
-ALL_COMPONENTS = frozenset({"ingest", "router", "api"})
+ALL_COMPONENTS = frozenset({"ingest", "router", "projector", "api"})
 
 
 def _validation_problem(request: Request, error: Exception) -> Response:
@@ -92,12 +93,23 @@ class IngestFirst:
         await response(scope, receive, send)
 
 
-def _router_task(settings: Settings, engine: Engine, wake: asyncio.Event) -> Callable[
-    [], Coroutine[Any, Any, None]
-]:
-    table, targets = routing_from_settings(settings)
-    router = Router(engine, table, targets)
-    return lambda: run_continuously("router", lambda: router.route_batch().events, wake)
+Worker = Callable[[], Coroutine[Any, Any, None]]
+
+
+def _workers(settings: Settings, engine: Engine, chosen: frozenset[str],
+             woken: tuple[asyncio.Event, asyncio.Event]) -> list[Worker]:
+    """The background stages: ingest commits wake both; routing work wakes the projector."""
+    route_wake, project_wake = woken
+    workers: list[Worker] = []
+    if "router" in chosen:
+        router = Router(engine, *routing_from_settings(settings))
+        workers.append(lambda: run_continuously(
+            "router", lambda: router.route_batch().events, route_wake, then=project_wake))
+    if "projector" in chosen:
+        projector = Projector(engine, settings)
+        workers.append(lambda: run_continuously(
+            "projector", projector.project_batch, project_wake))
+    return workers
 
 
 def create_app(
@@ -105,9 +117,14 @@ def create_app(
 ) -> ASGIApp:
     """An app serving ``components`` over ``engine`` (migrations are the caller's job)."""
     chosen = frozenset(components)
-    wake = asyncio.Event()
-    committer = GroupCommitter(engine, on_commit=wake.set) if "ingest" in chosen else None
-    workers = [_router_task(settings, engine, wake)] if "router" in chosen else []
+    woken = (asyncio.Event(), asyncio.Event())
+
+    def committed() -> None:
+        for event in woken:
+            event.set()
+
+    committer = GroupCommitter(engine, on_commit=committed) if "ingest" in chosen else None
+    workers = _workers(settings, engine, chosen, woken)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -13,9 +13,11 @@ log = logging.getLogger(__name__)
 
 
 async def run_continuously(name: str, step: Callable[[], int], wake: asyncio.Event,
-                           idle_seconds: float = 0.5, max_backoff: float = 30.0) -> None:
+                           idle_seconds: float = 0.5, max_backoff: float = 30.0,
+                           then: asyncio.Event | None = None) -> None:
     """Call ``step`` (in a thread) until it reports 0 items, then sleep until ``wake`` is
     set (new events were committed here) or ``idle_seconds`` pass (other processes' events).
+    After a step that did work, ``then`` is set to wake the next stage.
     Database outages back off exponentially and recover by themselves."""
     backoff = 1.0
     while True:
@@ -31,6 +33,8 @@ async def run_continuously(name: str, step: Callable[[], int], wake: asyncio.Eve
             backoff = min(backoff * 2, max_backoff)
             continue
         if done:
+            if then is not None:
+                then.set()
             continue
         wake.clear()
         with contextlib.suppress(TimeoutError):

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from dora_cloudevents.app import ALL_COMPONENTS, COMPONENTS
 from dora_cloudevents.config import ConfigError, Settings, load_settings
 from dora_cloudevents.events import CloudEvent, format_rfc3339
+from dora_cloudevents.metrics.projector import Projector, reset_projection
 from dora_cloudevents.routing.router import Router, RouteStats, transform_event
 from dora_cloudevents.routing.targets import routing_from_settings
 from dora_cloudevents.store.db import is_unavailable, make_engine, write_transaction
@@ -152,23 +153,50 @@ def route(database_url: str | None, config_file: str | None, once: bool) -> None
 @main.command()
 @db_option
 @config_option
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-              help="Only events received at or after this UTC time.")
-@click.option("--stage", type=click.Choice(["router"]), default="router", show_default=True,
-              help="Which stage re-processes history.")
-@click.option("--failed", "failed_only", is_flag=True, help="Only events that failed.")
-def replay(database_url: str | None, config_file: str | None, since: datetime | None,
-           stage: str, failed_only: bool) -> None:
-    """Re-process history after the routing table, a mapping or a transformer changed."""
+@click.option("--once", is_flag=True, help="One pass over what is pending, then exit (CronJob).")
+def project(database_url: str | None, config_file: str | None, once: bool) -> None:
+    """Apply pending CDEvents to the entities the metrics are computed from."""
     settings = _settings(config_file, database_url=database_url)
     engine = _open_database(settings)
-    router = _router(settings, engine)
+    projector = Projector(engine, settings)
+    if once:
+        click.echo(f"projected {projector.project_all()} CDEvents")
+        return
+    import asyncio
+
+    from dora_cloudevents.background import run_continuously
+
+    asyncio.run(run_continuously("projector", projector.project_batch, asyncio.Event()))
+
+
+@main.command()
+@db_option
+@config_option
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Router stage: only raw events received at or after this UTC time.")
+@click.option("--stage", type=click.Choice(["router", "projector"]), default="router",
+              show_default=True,
+              help="router: re-route raw events (and rebuild the projection); projector: "
+                   "rebuild the entities from the stored CDEvents.")
+@click.option("--failed", "failed_only", is_flag=True, help="Only raw events that failed.")
+def replay(database_url: str | None, config_file: str | None, since: datetime | None,
+           stage: str, failed_only: bool) -> None:
+    """Re-process history after the routing table, a mapping, a transformer or the service
+    catalogue changed."""
+    settings = _settings(config_file, database_url=database_url)
+    engine = _open_database(settings)
+    if stage == "router":
+        router = _router(settings, engine)
+        with write_transaction(engine) as connection:
+            reset = reset_for_rerouting(
+                connection, since=since.replace(tzinfo=UTC) if since else None,
+                failed_only=failed_only)
+        click.echo(f"{reset} raw event(s) sent back to the router")
+        _print_route_stats(router.route_all(), engine)
+    # Routing re-derives CDEvents (new rows), so the projection is rebuilt either way.
     with write_transaction(engine) as connection:
-        reset = reset_for_rerouting(
-            connection, since=since.replace(tzinfo=UTC) if since else None,
-            failed_only=failed_only)
-    click.echo(f"{reset} raw event(s) sent back to the {stage}")
-    _print_route_stats(router.route_all(), engine)
+        reset_projection(connection)
+    click.echo(f"projection rebuilt from {Projector(engine, settings).project_all()} CDEvents")
 
 
 @main.command()

@@ -8,6 +8,7 @@ from functools import lru_cache
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -94,4 +96,107 @@ cdevents_raw = Table(
     Index("ix_cdevents_raw_status_seq", "status", "seq"),
     Index("ix_cdevents_raw_type_seq", "type", "seq"),
     Index("ix_cdevents_raw_origin_seq", "origin_seq"),
+)
+
+# ---- Entities derived from CDEvents by the projector (rebuildable; see metrics/). ----
+
+# One row per deployment CDEvent (service.deployed / upgraded / rolledback). The columns
+# after `time` are derived by linking and rewritten whenever the partition
+# (service, environment) is re-linked.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("cdevent_seq", Sequence, primary_key=True, autoincrement=False),
+    Column("service", Text, nullable=False),
+    Column("environment", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("artifact_id", Text),
+    Column("artifact_key", Text),
+    Column("revision", Text),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("repository", Text),
+    Column("revision_sha", Text),
+    Column("failed", Boolean, nullable=False, server_default=false()),
+    Column("failed_by", String(16)),
+    Column("recovered_at", UTCDateTime()),
+    Column("rework", Boolean, nullable=False, server_default=false()),
+    Index("ix_deployments_partition_time", "service", "environment", "time"),
+    Index("ix_deployments_environment_time", "environment", "time"),
+    Index("ix_deployments_revision", "revision"),
+    Index("ix_deployments_repository", "repository"),
+)
+
+# A unit of change: a pull/merge request, or a direct push to a branch.
+changes = Table(
+    "changes",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("repository", Text),
+    Column("kind", String(16), nullable=False),
+    Column("title", Text),
+    Column("created_at", UTCDateTime()),
+    Column("merged_at", UTCDateTime()),
+    Column("abandoned_at", UTCDateTime()),
+    Column("branch", Text),
+    Column("head_branch", Text),
+    Column("merge_commit_sha", Text),
+    Column("earliest_commit_at", UTCDateTime()),
+    Index("ix_changes_merge_commit", "merge_commit_sha"),
+    Index("ix_changes_head_branch", "repository", "head_branch"),
+)
+
+# Every (repository, branch, commit) seen in change events, with the change that carried it.
+commits = Table(
+    "commits",
+    metadata,
+    Column("repository", Text, primary_key=True),
+    Column("branch", Text, primary_key=True),
+    Column("sha", Text, primary_key=True),
+    Column("timestamp", UTCDateTime(), nullable=False),
+    Column("change_key", Text, nullable=False),
+    Column("on_default_branch", Boolean, nullable=False, server_default=false()),
+    Index("ix_commits_sha", "sha"),
+    Index("ix_commits_branch_time", "repository", "branch", "timestamp"),
+)
+
+# artifact.packaged / artifact.published naming the change they were built from.
+artifact_changes = Table(
+    "artifact_changes",
+    metadata,
+    Column("artifact_key", Text, primary_key=True),
+    Column("change_key", Text, primary_key=True),
+)
+
+# Incidents, keyed by the CDEvent subject id. Detection is the earliest report, and the
+# incident is resolved (`resolved_at`, derived) when its latest resolution is not older than
+# its latest detection: re-detected after resolving, it is open again. Reports may arrive in
+# any order, so a resolution can exist before any detection (detected_at NULL until then).
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("service", Text, nullable=False),
+    Column("environment", Text, nullable=False),
+    Column("artifact_key", Text),
+    Column("description", Text),
+    Column("detected_at", UTCDateTime()),
+    Column("last_detected_at", UTCDateTime()),
+    Column("last_resolved_at", UTCDateTime()),
+    Column("resolved_at", UTCDateTime()),
+    Column("deployment_seq", Sequence),
+    Index("ix_incidents_partition_detected", "service", "environment", "detected_at"),
+    Index("ix_incidents_detected", "detected_at"),
+)
+
+# Which changes each deployment shipped (derived by linking, per partition).
+deployment_changes = Table(
+    "deployment_changes",
+    metadata,
+    Column("deployment_seq", Sequence, primary_key=True),
+    Column("change_key", Text, primary_key=True),
+    Column("service", Text, nullable=False),
+    Column("environment", Text, nullable=False),
+    Column("deployed_at", UTCDateTime(), nullable=False),
+    Index("ix_deployment_changes_change_env", "change_key", "environment"),
+    Index("ix_deployment_changes_partition", "service", "environment"),
 )

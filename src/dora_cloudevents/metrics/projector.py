@@ -1,0 +1,258 @@
+"""The projector: applies each stored CDEvent once to the entity tables, then re-links.
+
+Facts are merged so that their order does not matter (earliest detection, latest
+resolution, first-seen service...), and every partition (service, environment) a batch
+touched is re-linked from the facts as they now stand: events arriving late or out of
+order give the same result as events arriving in time order.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dora_cloudevents.config import Settings
+from dora_cloudevents.metrics.catalog import ServiceCatalog
+from dora_cloudevents.metrics.facts import (
+    ChangeFact,
+    IncidentFact,
+    artifact_change,
+    artifact_key,
+    change_fact,
+    commit_sha,
+    deployment_fact,
+    event_kind,
+    incident_fact,
+)
+from dora_cloudevents.metrics.linking import Partition, relink
+from dora_cloudevents.store.db import write_transaction
+from dora_cloudevents.store.events import claim_pending, set_statuses, still_pending
+from dora_cloudevents.store.schema import (
+    artifact_changes,
+    cdevents_raw,
+    changes,
+    commits,
+    deployment_changes,
+    deployments,
+    incidents,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _insert(connection: Connection, table: Table) -> Any:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+@dataclass
+class Touched:
+    """What a batch changed, to decide which partitions to re-link."""
+
+    partitions: set[Partition] = field(default_factory=set)
+    repositories: set[str] = field(default_factory=set)
+    shas: set[str] = field(default_factory=set)
+    artifacts: set[str] = field(default_factory=set)
+
+
+class Projector:
+    """One batch at a time over pending CDEvents; safe to run as several replicas."""
+
+    def __init__(self, engine: Engine, settings: Settings, batch_size: int = 500) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.catalog = ServiceCatalog.from_settings(settings)
+        self.default_environment = (settings.production_environments or ["production"])[0]
+        self.batch_size = batch_size
+
+    def project_batch(self) -> int:
+        """Project up to ``batch_size`` pending CDEvents; returns how many were claimed."""
+        with write_transaction(self.engine) as connection:
+            claimed = claim_pending(connection, cdevents_raw, self.batch_size)
+            if connection.dialect.name == "sqlite":
+                pending = still_pending(connection, cdevents_raw, [row.seq for row in claimed])
+                claimed = [row for row in claimed if row.seq in pending]
+            touched = Touched()
+            outcomes = [self._apply(connection, row.seq, row.event, touched) for row in claimed]
+            set_statuses(connection, cdevents_raw, outcomes)
+            self._relink(connection, touched)
+            return len(claimed)
+
+    def project_all(self, max_batches: int | None = None) -> int:
+        total = batches = 0
+        while max_batches is None or batches < max_batches:
+            done = self.project_batch()
+            total += done
+            batches += 1
+            if done == 0:
+                break
+        return total
+
+    def _apply(self, connection: Connection, seq: int, event: Any, touched: Touched
+               ) -> tuple[int, str, str | None]:
+        subject, predicate = event_kind(event)
+        try:
+            if subject == "service" and predicate in ("deployed", "upgraded", "rolledback"):
+                self._deployment(connection, seq, event, predicate, touched)
+            elif subject == "change":
+                self._change(connection, change_fact(event, predicate), touched)
+            elif subject == "incident" and predicate in ("detected", "reported", "resolved"):
+                self._incident(connection, incident_fact(event, predicate), touched)
+            elif subject == "artifact" and predicate in ("packaged", "published"):
+                self._artifact(connection, event, touched)
+        except (KeyError, TypeError, ValueError) as error:
+            # Validated CDEvents cannot lack what the spec requires; this guards customData.
+            log.warning("CDEvent %s could not be projected: %s", seq, error)
+            return seq, "failed", f"{error.__class__.__name__}: {error}"
+        return seq, "projected", None
+
+    def _deployment(self, connection: Connection, seq: int, event: Any, predicate: str,
+                    touched: Touched) -> None:
+        fact = deployment_fact(event, predicate)
+        service = self.catalog.canonical(fact.service)
+        connection.execute(_insert(connection, deployments).values(
+            cdevent_seq=seq, service=service, environment=fact.environment, kind=fact.kind,
+            artifact_id=fact.artifact_id, artifact_key=artifact_key(fact.artifact_id),
+            revision=fact.revision, revision_sha=commit_sha(fact.revision), time=fact.time,
+        ).on_conflict_do_nothing())
+        touched.partitions.add((service, fact.environment))
+
+    def _change(self, connection: Connection, fact: ChangeFact, touched: Touched) -> None:
+        statement = _insert(connection, changes).values(
+            key=fact.key, repository=fact.repository, kind=fact.kind, title=fact.title,
+            branch=fact.branch, head_branch=fact.head_branch,
+            merge_commit_sha=fact.merge_commit_sha,
+            created_at=fact.time if fact.predicate == "created" else None,
+            merged_at=fact.time if fact.predicate == "merged" else None,
+            abandoned_at=fact.time if fact.predicate == "abandoned" else None,
+        )
+        merged = statement.excluded
+        connection.execute(statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "repository": func.coalesce(changes.c.repository, merged.repository),
+                "title": func.coalesce(changes.c.title, merged.title),
+                "branch": func.coalesce(changes.c.branch, merged.branch),
+                "head_branch": func.coalesce(changes.c.head_branch, merged.head_branch),
+                "merge_commit_sha": func.coalesce(merged.merge_commit_sha,
+                                                  changes.c.merge_commit_sha),
+                "kind": _stronger_kind(merged.kind, changes.c.kind),
+                "created_at": _earliest(changes.c.created_at, merged.created_at),
+                "merged_at": _earliest(changes.c.merged_at, merged.merged_at),
+                "abandoned_at": _earliest(changes.c.abandoned_at, merged.abandoned_at),
+            },
+        ))
+        branch = fact.branch if fact.kind == "push" else fact.head_branch
+        if fact.commits and fact.repository and branch:
+            connection.execute(_insert(connection, commits).on_conflict_do_nothing(), [
+                {"repository": fact.repository, "branch": branch, "sha": commit.sha,
+                 "timestamp": commit.timestamp, "change_key": fact.key,
+                 "on_default_branch": fact.on_default_branch}
+                for commit in fact.commits])
+        if fact.repository:
+            touched.repositories.add(fact.repository)
+        touched.shas.update(commit.sha for commit in fact.commits)
+        if fact.merge_commit_sha:
+            touched.shas.add(fact.merge_commit_sha)
+
+    def _incident(self, connection: Connection, fact: IncidentFact, touched: Touched) -> None:
+        service = self.catalog.canonical(fact.service or "unknown")
+        environment = fact.environment or self.default_environment
+        detected = fact.time if fact.predicate != "resolved" else None
+        resolved = fact.time if fact.predicate == "resolved" else None
+        statement = _insert(connection, incidents).values(
+            key=fact.key, service=service, environment=environment,
+            artifact_key=artifact_key(fact.artifact_id), description=fact.description,
+            detected_at=detected, last_detected_at=detected, last_resolved_at=resolved,
+        )
+        merged = statement.excluded
+        connection.execute(statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "artifact_key": func.coalesce(incidents.c.artifact_key, merged.artifact_key),
+                "description": func.coalesce(incidents.c.description, merged.description),
+                "detected_at": _earliest(incidents.c.detected_at, merged.detected_at),
+                "last_detected_at": _latest(incidents.c.last_detected_at,
+                                            merged.last_detected_at),
+                "last_resolved_at": _latest(incidents.c.last_resolved_at,
+                                            merged.last_resolved_at),
+            },
+        ))
+        stored = connection.execute(select(incidents.c.service, incidents.c.environment)
+                                    .where(incidents.c.key == fact.key)).one()
+        touched.partitions.add((stored.service, stored.environment))
+
+    def _artifact(self, connection: Connection, event: Any, touched: Touched) -> None:
+        link = artifact_change(event)
+        if link is None:
+            return
+        connection.execute(_insert(connection, artifact_changes).values(
+            artifact_key=link[0], change_key=link[1]).on_conflict_do_nothing())
+        touched.artifacts.add(link[0])
+
+    def _relink(self, connection: Connection, touched: Touched) -> None:
+        partitions = set(touched.partitions) | _partitions_of(connection, touched)
+        if connection.dialect.name == "postgresql" and partitions:
+            # Replicas re-linking one partition at once must take turns, or the later
+            # commit could overwrite links computed without the other's facts. Sorted,
+            # so two replicas never wait on each other in a cycle.
+            for service, environment in sorted(partitions):
+                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                   {"key": f"{service}\x1f{environment}"})
+        for partition in sorted(partitions):
+            relink(connection, partition, self.settings.attribution_window)
+
+
+def _partitions_of(connection: Connection, touched: Touched) -> set[Partition]:
+    """Partitions whose links new commits, changes or artifacts can change."""
+    conditions: list[Any] = []
+    if touched.repositories:
+        conditions.append(deployments.c.repository.in_(touched.repositories))
+    if touched.shas:
+        # Deployments not yet linked to a repository may now be resolvable.
+        conditions.append(deployments.c.repository.is_(None)
+                          & deployments.c.revision_sha.is_not(None))
+    if touched.artifacts:
+        conditions.append(deployments.c.artifact_key.in_(touched.artifacts))
+    if not conditions:
+        return set()
+    query = select(deployments.c.service, deployments.c.environment).where(
+        or_(*conditions)).distinct()
+    return {(row.service, row.environment) for row in connection.execute(query)}
+
+
+def _earliest(current: Any, new: Any) -> Any:
+    return func.coalesce(_pick(current, new, "<"), current, new)
+
+
+def _latest(current: Any, new: Any) -> Any:
+    return func.coalesce(_pick(current, new, ">"), current, new)
+
+
+def _pick(current: Any, new: Any, operator: str) -> Any:
+    from sqlalchemy import case
+
+    chosen = current < new if operator == "<" else current > new
+    return case((chosen, current), else_=new)
+
+
+def _stronger_kind(new: Any, current: Any) -> Any:
+    from sqlalchemy import case
+
+    # "other" (a change seen only through events without branch details) yields to
+    # whatever a richer event says it is.
+    return case((current == "other", new), else_=current)
+
+
+ENTITY_TABLES = (deployment_changes, incidents, artifact_changes, commits, changes, deployments)
+
+
+def reset_projection(connection: Connection) -> None:
+    """Empty the entity tables and send every CDEvent back to the projector."""
+    for table in ENTITY_TABLES:
+        connection.execute(table.delete())
+    connection.execute(update(cdevents_raw).values(status="pending", error=None))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +14,7 @@ import orjson
 from sqlalchemy import Engine
 
 from dora_cloudevents.app import ALL_COMPONENTS, COMPONENTS
+from dora_cloudevents.background import run_continuously
 from dora_cloudevents.config import ConfigError, Settings, load_settings
 from dora_cloudevents.events import CloudEvent, format_rfc3339
 from dora_cloudevents.metrics.projector import Projector, reset_projection
@@ -130,10 +133,19 @@ def _print_route_stats(stats: RouteStats, engine: Engine) -> None:
         f"{status} {count}" for status, count in sorted(totals.items())) or "none"))
 
 
+once_option = click.option("--once", is_flag=True,
+                           help="One pass over what is pending, then exit (for a CronJob).")
+
+
+def _run_until_stopped(name: str, step: Callable[[], int]) -> None:
+    """Run one stage continuously in this process (a Deployment rather than a CronJob)."""
+    asyncio.run(run_continuously(name, step, asyncio.Event()))
+
+
 @main.command()
 @db_option
 @config_option
-@click.option("--once", is_flag=True, help="One pass over what is pending, then exit (CronJob).")
+@once_option
 def route(database_url: str | None, config_file: str | None, once: bool) -> None:
     """Turn pending raw CloudEvents into CDEvents with the routing table."""
     settings = _settings(config_file, database_url=database_url)
@@ -141,19 +153,14 @@ def route(database_url: str | None, config_file: str | None, once: bool) -> None
     router = _router(settings, engine)
     if once:
         _print_route_stats(router.route_all(), engine)
-        return
-    import asyncio
-
-    from dora_cloudevents.background import run_continuously
-
-    asyncio.run(run_continuously("router", lambda: router.route_batch().events,
-                                 asyncio.Event()))
+    else:
+        _run_until_stopped("router", lambda: router.route_batch().events)
 
 
 @main.command()
 @db_option
 @config_option
-@click.option("--once", is_flag=True, help="One pass over what is pending, then exit (CronJob).")
+@once_option
 def project(database_url: str | None, config_file: str | None, once: bool) -> None:
     """Apply pending CDEvents to the entities the metrics are computed from."""
     settings = _settings(config_file, database_url=database_url)
@@ -161,12 +168,8 @@ def project(database_url: str | None, config_file: str | None, once: bool) -> No
     projector = Projector(engine, settings)
     if once:
         click.echo(f"projected {projector.project_all()} CDEvents")
-        return
-    import asyncio
-
-    from dora_cloudevents.background import run_continuously
-
-    asyncio.run(run_continuously("projector", projector.project_batch, asyncio.Event()))
+    else:
+        _run_until_stopped("projector", projector.project_batch)
 
 
 @main.command()

@@ -57,3 +57,12 @@ def test_invalid_config_is_explained(tmp_path: Path, text: str, words: list[str]
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         load_settings(tmp_path / "absent.yaml", environ={})
+
+
+def test_errors_name_the_layer_the_bad_value_came_from(tmp_path: Path) -> None:
+    config = tmp_path / "good.yaml"
+    config.write_text("host: 0.0.0.0\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings(config, environ={"DORA_PORT": "abc"})
+    assert "environment variable DORA_PORT: port:" in str(error.value)
+    assert str(config) not in str(error.value)

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from dora_cloudevents import __version__
 from dora_cloudevents.api import events as events_api
 from dora_cloudevents.api import health
+from dora_cloudevents.api import metrics as metrics_api
 from dora_cloudevents.api import transform as transform_api
 from dora_cloudevents.background import run_continuously
 from dora_cloudevents.config import Settings
@@ -26,9 +27,15 @@ from dora_cloudevents.ingest.committer import GroupCommitter
 from dora_cloudevents.ingest.routes import Endpoint, IngestEndpoints
 from dora_cloudevents.ingest.webhooks import WebhookEndpoints
 from dora_cloudevents.metrics.projector import Projector
-from dora_cloudevents.problems import Problem, handle_problem, problem_response
+from dora_cloudevents.problems import (
+    Problem,
+    handle_problem,
+    problem_response,
+    storage_unavailable,
+)
 from dora_cloudevents.routing.router import Router
 from dora_cloudevents.routing.targets import routing_from_settings
+from dora_cloudevents.store.db import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,8 @@ def _http_problem(request: Request, error: Exception) -> Response:
 
 
 def _server_error(request: Request, error: Exception) -> Response:
+    if is_unavailable(error):
+        return problem_response(storage_unavailable(), request.url.path)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     return problem_response(Problem(500, "internal error; see the server log"), request.url.path)
 
@@ -155,6 +164,7 @@ def create_app(
     app.include_router(health.build_router())
     if "api" in chosen:
         app.include_router(events_api.build_router())
+        app.include_router(metrics_api.build_router())
     if "transform" in chosen:
         app.include_router(transform_api.build_router(*routing_from_settings(settings)))
     if committer is None:

@@ -110,12 +110,14 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-def _describe(error: ValidationError, origin: str) -> str:
+def _describe(error: ValidationError, origins: Mapping[str, str]) -> str:
+    """One clause per problem, each naming where the bad value came from."""
     problems = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        problems.append(f"{where}: {item['msg']}")
-    return f"{origin}: " + "; ".join(problems)
+        origin = origins.get(str(item["loc"][0]) if item["loc"] else "", "settings")
+        problems.append(f"{origin}: {where}: {item['msg']}")
+    return "; ".join(problems)
 
 
 def load_settings(
@@ -127,13 +129,20 @@ def load_settings(
     environ = os.environ if environ is None else environ
     config_file = config_file or environ.get(ENV_PREFIX + "CONFIG") or None
     values: dict[str, Any] = {}
-    origin = "settings"
-    if config_file:
-        values.update(_read_config_file(Path(config_file)))
-        origin = f"config file {config_file}"
-    values.update(_from_environment(environ))
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    origins: dict[str, str] = {}
+    layers = [
+        (f"config file {config_file}",
+         _read_config_file(Path(config_file)) if config_file else {}),
+        ("environment", _from_environment(environ)),
+        ("command line", {k: v for k, v in (overrides or {}).items() if v is not None}),
+    ]
+    for origin, layer in layers:
+        values.update(layer)
+        origins.update(dict.fromkeys(layer, origin))
+    for key in origins:
+        if origins[key] == "environment":
+            origins[key] = f"environment variable {ENV_PREFIX}{key.upper()}"
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin)) from exc
+        raise ConfigError(_describe(exc, origins)) from exc

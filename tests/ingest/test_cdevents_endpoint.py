@@ -111,3 +111,18 @@ def test_one_invalid_cdevent_rejects_the_whole_batch(client: httpx.Client) -> No
     response = client.post("/cdevents", content=json.dumps([good, bad]), headers=BATCH)
     assert_problem(response, 400, "event [1]", "timestamp")
     assert stored_cdevents(client) == []
+
+
+def test_pages_follow_the_link_header(client: httpx.Client) -> None:
+    events = []
+    for n in range(5):
+        cdevent = conformance("v0.5.1", "service_deployed.json")
+        cdevent["context"]["id"] = f"page-{n}"
+        events.append(envelope(cdevent))
+    client.post("/cdevents", content=json.dumps(events), headers=BATCH)
+    seen, url = [], "/api/v1/cdevents?limit=2"
+    while url:
+        response = client.get(url)
+        seen += [e["context"]["id"] for e in response.json()]
+        url = response.links.get("next", {}).get("url", "")
+    assert seen == [f"page-{n}" for n in reversed(range(5))]

@@ -44,3 +44,9 @@ def test_ingest_answers_503_with_retry_after(down_client: httpx.Client) -> None:
 def test_readiness_fails_while_liveness_holds(down_client: httpx.Client) -> None:
     assert down_client.get("/healthz").status_code == 200
     assert_problem(down_client.get("/readyz"), 503, "database")
+
+
+def test_read_api_answers_503_too(down_client: httpx.Client) -> None:
+    response = down_client.get("/api/v1/events")
+    assert_problem(response, 503, "unavailable")
+    assert response.headers["retry-after"] == "5"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Engine, Row
 
 from dora_cloudevents.events import format_rfc3339
@@ -35,12 +36,21 @@ def raw_event_view(row: Row[Any]) -> dict[str, Any]:
     }
 
 
+def _link_next(request: Request, response: Response, rows: Sequence[Row[Any]], limit: int
+               ) -> None:
+    """RFC 8288 ``Link: <...before=N>; rel="next"`` when a full page suggests more."""
+    if len(rows) == limit:
+        url = request.url.include_query_params(before=rows[-1].seq)
+        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+
+
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["events"])
 
     @router.get("/events", summary="Raw CloudEvents as received, newest first")
     def list_events(
         request: Request,
+        response: Response,
         type: str | None = None,
         source: str | None = None,
         status: Annotated[str | None, Query(pattern="^(pending|routed|unrouted|failed)$")] = None,
@@ -50,17 +60,20 @@ def build_router() -> APIRouter:
         with _engine(request).connect() as connection:
             rows = latest_cloudevents(connection, type=type, source=source, status=status,
                                       limit=limit, before=before)
+        _link_next(request, response, rows, limit)
         return [raw_event_view(row) for row in rows]
 
     @router.get("/cdevents", summary="Stored CDEvents, newest first, each returned whole")
     def list_cdevents(
         request: Request,
+        response: Response,
         type: str | None = None,
         limit: Limit = 50,
         before: Before = None,
     ) -> list[dict[str, Any]]:
         with _engine(request).connect() as connection:
             rows = latest_cdevents(connection, type=type, limit=limit, before=before)
+        _link_next(request, response, rows, limit)
         return [row.event for row in rows]
 
     return router

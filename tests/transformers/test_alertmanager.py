@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +12,18 @@ import pytest
 from dora_cloudevents.transformers import builtin_transformers
 from dora_cloudevents.transformers.alertmanager import CLOUDEVENT_TYPE, fingerprint, transform
 from dora_cloudevents.transformers.base import TransformError
-from tests.oracle import assert_valid_cdevent
+from tests.transformers.support import checked, golden_events
 
 FIXTURES = Path(__file__).parent / "alertmanager"
 SOURCE = "http://alertmanager.monitoring.svc:9093"
 ZERO = "0001-01-01T00:00:00Z"
 
+run = partial(checked, transform)
+
 
 def notifications() -> list[dict[str, Any]]:
     """The four notifications of the golden case: firing, repeat, resolved, firing again."""
-    events: list[dict[str, Any]] = json.loads(
-        (FIXTURES / "episodes.input.json").read_text())["events"]
-    return events
+    return golden_events(FIXTURES, "episodes")
 
 
 def cloudevent(*alerts: dict[str, Any], source: str = SOURCE) -> dict[str, Any]:
@@ -40,13 +40,6 @@ def alert(status: str = "firing", starts_at: str = "2024-05-14T09:02:30.481Z",
     return {"status": status, "labels": labels, "annotations": {}, "startsAt": starts_at,
             "endsAt": ends_at, "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
             "fingerprint": fingerprint(labels)}
-
-
-def run(event: dict[str, Any]) -> list[dict[str, Any]]:
-    cdevents = transform(event)
-    for cdevent in cdevents:
-        assert_valid_cdevent(cdevent)
-    return cdevents
 
 
 def ids(cdevents: list[dict[str, Any]]) -> list[str]:

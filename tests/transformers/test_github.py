@@ -6,6 +6,7 @@ import base64
 import contextlib
 import copy
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,36 +15,20 @@ import pytest
 from dora_cloudevents.transformers import builtin_transformers
 from dora_cloudevents.transformers.base import TransformError
 from dora_cloudevents.transformers.github import transform_github
-from tests.oracle import assert_valid_cdevent
-from tests.transformers.test_fixtures import load_case
+from tests.transformers.support import (
+    checked,
+    delete,
+    golden_event,
+    golden_events,
+    redelivered,
+    single_cdevent,
+)
 
 FIXTURES = Path(__file__).parent / "github"
 
-
-def webhook(case: str, index: int = 0) -> dict[str, Any]:
-    """A golden fixture's CloudEvent (``$shared`` payloads loaded), free to modify."""
-    _, events, _ = load_case(FIXTURES / f"{case}.input.json")
-    return copy.deepcopy(events[index])
-
-
-def transform(event: dict[str, Any]) -> list[dict[str, Any]]:
-    cdevents = transform_github(event)
-    for cdevent in cdevents:
-        assert_valid_cdevent(cdevent)
-    return cdevents
-
-
-def one(event: dict[str, Any]) -> dict[str, Any]:
-    [cdevent] = transform(event)
-    return cdevent
-
-
-def redelivered(event: dict[str, Any]) -> dict[str, Any]:
-    """The same webhook delivered again (or through the other endpoint): new id and time."""
-    again = copy.deepcopy(event)
-    again["id"] = "ffffffff-0000-11ee-8000-000000000000"
-    again["time"] = "2030-01-01T00:00:00Z"
-    return again
+webhook = partial(golden_event, FIXTURES)
+transform = partial(checked, transform_github)
+one = partial(single_cdevent, transform_github)
 
 
 def test_registered_under_its_name() -> None:
@@ -158,10 +143,7 @@ def test_repeated_success_statuses_of_one_deployment_are_one_deployment() -> Non
 def test_malformed_payload_names_the_missing_field(case: str, path: tuple[Any, ...],
                                                    field: str) -> None:
     event = webhook(case)
-    parent = event["data"]
-    for step in path[:-1]:
-        parent = parent[step]
-    del parent[path[-1]]
+    delete(event["data"], path)
     with pytest.raises(TransformError, match=field):
         transform(event)
 
@@ -258,8 +240,7 @@ CASES = sorted(path.name.removesuffix(".input.json") for path in FIXTURES.glob("
 @pytest.mark.parametrize("case", CASES)
 def test_mistyped_payload_parts_give_cdevents_or_a_transform_error(case: str) -> None:
     """Whatever part of a payload is mangled, the answer is CDEvents or TransformError."""
-    _, events, _ = load_case(FIXTURES / f"{case}.input.json")
-    for event in events:
+    for event in golden_events(FIXTURES, case):
         for key in [key for key, value in event["data"].items() if isinstance(value, dict)]:
             for junk in ("x", None, [], 7):
                 mangled = copy.deepcopy(event)

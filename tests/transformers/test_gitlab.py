@@ -5,39 +5,21 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import uuid
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from dora_cloudevents.transformers import builtin_transformers
 from dora_cloudevents.transformers.base import TransformError
 from dora_cloudevents.transformers.gitlab import EVENT_TYPES, transform_gitlab
-from tests.oracle import assert_valid_cdevent
+from tests.transformers.support import delete, golden_event, redelivered, single_cdevent
 
 FIXTURES = Path(__file__).parent / "gitlab"
 PROJECT = "https://gitlab.example.com/acme/shop/checkout-service"
 
-
-def webhook(case: str) -> dict[str, Any]:
-    """The CloudEvent of a golden fixture, as the Knative GitLab source delivers it."""
-    event: dict[str, Any] = json.loads((FIXTURES / f"{case}.input.json").read_text())["event"]
-    return event
-
-
-def one(event: dict[str, Any]) -> dict[str, Any]:
-    [cdevent] = transform_gitlab(event)
-    assert_valid_cdevent(cdevent)
-    return cdevent
-
-
-def redelivered(event: dict[str, Any]) -> dict[str, Any]:
-    """The same webhook delivered again: Knative gives every delivery a new id and time."""
-    again = copy.deepcopy(event)
-    again["id"] = str(uuid.uuid4())
-    again["time"] = "2025-04-01T00:00:00Z"
-    return again
+webhook = partial(golden_event, FIXTURES)
+one = partial(single_cdevent, transform_gitlab)
 
 
 def test_registered_under_its_name() -> None:
@@ -212,10 +194,7 @@ def test_other_object_kinds_give_nothing(kind: str | None) -> None:
 ])
 def test_missing_field_is_named(case: str, path: tuple[str | int, ...], field: str) -> None:
     event = webhook(case)
-    parent = event["data"]
-    for step in path[:-1]:
-        parent = parent[step]
-    del parent[path[-1]]
+    delete(event["data"], path)
     with pytest.raises(TransformError) as raised:
         transform_gitlab(event)
     assert f"lacks {field}" in str(raised.value)

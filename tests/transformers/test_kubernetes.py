@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +15,26 @@ from dora_cloudevents.transformers import TransformError
 from dora_cloudevents.transformers.kubernetes import transform
 from tests.conftest import shared_fixture
 from tests.oracle import assert_valid_cdevent
-from tests.transformers.test_fixtures import load_case
+from tests.transformers.support import golden_event, golden_events, single_cdevent
 
 HERE = Path(__file__).parent / "kubernetes"
 DEPLOYED, UPGRADED = "dev.cdevents.service.deployed.0.2.0", "dev.cdevents.service.upgraded.0.2.0"
 REMOVED, ROLLEDBACK = "dev.cdevents.service.removed.0.2.0", "dev.cdevents.service.rolledback.0.2.0"
 
+only = partial(single_cdevent, transform)
+
 
 def rollout_events() -> list[dict[str, Any]]:
-    return load_case(HERE / "deployment-rollouts.input.json")[1]
+    return golden_events(HERE, "deployment-rollouts")
 
 
 def scaling_events() -> list[dict[str, Any]]:
-    return load_case(HERE / "event-scaling.input.json")[1]
+    return golden_events(HERE, "event-scaling")
 
 
 def completed() -> dict[str, Any]:
     """The update that completes the first rollout (nginx:1.14.2, revision 1)."""
-    return copy.deepcopy(rollout_events()[3])
+    return golden_event(HERE, "deployment-rollouts", 3)
 
 
 def stored(events: list[dict[str, Any]]) -> list[CDEvent]:
@@ -41,12 +44,6 @@ def stored(events: list[dict[str, Any]]) -> list[CDEvent]:
         for cdevent in transform(event):
             kept.setdefault(cdevent["context"]["id"], cdevent)
     return list(kept.values())
-
-
-def only(event: dict[str, Any]) -> CDEvent:
-    (cdevent,) = transform(event)
-    assert_valid_cdevent(cdevent)
-    return cdevent
 
 
 def test_one_deployment_per_rollout_across_the_whole_sequence() -> None:

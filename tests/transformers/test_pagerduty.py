@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +14,12 @@ import pytest
 from dora_cloudevents.transformers import builtin_transformers
 from dora_cloudevents.transformers.base import TransformError
 from dora_cloudevents.transformers.pagerduty import cloudevent_source, cloudevent_type, transform
-from tests.oracle import assert_valid_cdevent
+from tests.transformers.support import golden_event, single_cdevent
 
 FIXTURES = Path(__file__).parent / "pagerduty"
 
-
-def webhook(case: str) -> dict[str, Any]:
-    """The CloudEvent of a golden fixture, as the native endpoint would wrap it."""
-    event: dict[str, Any] = json.loads((FIXTURES / f"{case}.input.json").read_text())["event"]
-    return event
-
-
-def one(event: dict[str, Any]) -> dict[str, Any]:
-    [cdevent] = transform(event)
-    assert_valid_cdevent(cdevent)
-    return cdevent
+webhook = partial(golden_event, FIXTURES)
+one = partial(single_cdevent, transform)
 
 
 def test_registered_under_its_name() -> None:

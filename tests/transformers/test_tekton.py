@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,11 @@ from dora_cloudevents.events import CDEvent
 from dora_cloudevents.transformers import TransformError
 from dora_cloudevents.transformers.tekton import transform
 from tests.oracle import assert_valid_cdevent
-from tests.transformers.test_fixtures import load_case
+from tests.transformers.support import golden_events
 
 HERE = Path(__file__).parent / "tekton"
 
-
-def case(name: str) -> list[dict[str, Any]]:
-    return copy.deepcopy(load_case(HERE / f"{name}.input.json")[1])
+case = partial(golden_events, HERE)
 
 
 def succeeded_run() -> dict[str, Any]:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from dora_cloudevents.cdevents.build import new_cdevent
-from dora_cloudevents.events import CDEvent, CloudEvent, parse_rfc3339
-from dora_cloudevents.transformers.base import Transformer, TransformError, json_data
+from dora_cloudevents.events import CDEvent, CloudEvent
+from dora_cloudevents.transformers.base import (
+    Transformer,
+    TransformError,
+    json_data,
+    utc_as_sent,
+)
 
 NAME = "alertmanager"
 # What the native endpoint gives a notification (source: externalURL, id: a hash of the body).
@@ -25,7 +29,6 @@ _FNV_OFFSET = 14695981039346656037
 _FNV_PRIME = 1099511628211
 _SEPARATOR = b"\xff"
 _MASK = 2**64 - 1
-_FRACTION = re.compile(r"\.([0-9]+)")
 
 
 def fingerprint(labels: Mapping[str, str]) -> str:
@@ -39,21 +42,12 @@ def fingerprint(labels: Mapping[str, str]) -> str:
 
 def _utc(value: Any, what: str) -> str:
     """``value`` in UTC with every fraction digit: Go's RFC3339Nano, as Alertmanager writes."""
-    if not isinstance(value, str):
-        raise TransformError(f"{what} is missing")
-    try:
-        moment = parse_rfc3339(value)
-    except ValueError:
-        raise TransformError(f"{what} {value!r} is not an RFC 3339 time") from None
+    # UTC, so an episode keeps its subject id whatever zone the sender wrote.
+    text = utc_as_sent(value, what)
     # Go's zero time (0001-01-01T00:00:00Z) is how Alertmanager says "not set".
-    if moment.year == 1:
+    if text.startswith("0001-"):
         raise TransformError(f"{what} is not set")
-    # UTC, so an episode keeps its subject id whatever zone the sender wrote; the digits come
-    # from the text because datetime stops at microseconds and Alertmanager may send nanoseconds.
-    match = _FRACTION.search(value)
-    fraction = match.group(1).rstrip("0") if match else ""
-    seconds = moment.replace(microsecond=0, tzinfo=None).isoformat()
-    return f"{seconds}.{fraction}Z" if fraction else f"{seconds}Z"
+    return text
 
 
 def _labels(alert: dict[str, Any], where: str) -> dict[str, str]:

@@ -7,11 +7,13 @@ from typing import Any
 from urllib.parse import quote
 
 from dora_cloudevents.cdevents.build import new_cdevent
-from dora_cloudevents.events import CDEvent, CloudEvent, format_rfc3339, parse_rfc3339
+from dora_cloudevents.events import CDEvent, CloudEvent
 from dora_cloudevents.transformers.base import (
     Transformer,
     TransformError,
     dig,
+    event_source,
+    first_time,
     image_purl,
     json_data,
 )
@@ -107,7 +109,8 @@ def transform(event: CloudEvent) -> list[CDEvent]:
     return [new_cdevent(
         "service.deployed",
         key=(NAME, uid, revision or "", finished or str(event.get("id", ""))),
-        source=_source(event), timestamp=_first_time(finished, event.get("time")),
+        source=event_source(event),
+        timestamp=first_time(event, finished, lacking="finishedAt"),
         subject_id=application,
         content={"environment": {"id": environment}, "artifactId": artifact},
         custom_data={k: v for k, v in custom.items() if v})]
@@ -124,24 +127,6 @@ def _web_url(repo_url: str) -> str:
     url = f"https://{match.group(1)}/{match.group(2)}" if match else repo_url
     url = url.rstrip("/")
     return url[:-4] if url.endswith(".git") else url
-
-
-def _first_time(*candidates: Any) -> str:
-    """The first candidate that is an RFC 3339 time, in UTC."""
-    for candidate in candidates:
-        if isinstance(candidate, str):
-            try:
-                return format_rfc3339(parse_rfc3339(candidate))
-            except ValueError:
-                continue
-    raise TransformError("the event tells no time (no finishedAt and no CloudEvent time)")
-
-
-def _source(event: CloudEvent) -> str:
-    source = event.get("source")
-    if not isinstance(source, str) or not source:
-        raise TransformError("the CloudEvent has no source")
-    return source
 
 
 TRANSFORMERS = [

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from dora_cloudevents.events import CDEvent, CloudEvent
+from dora_cloudevents.events import CDEvent, CloudEvent, format_rfc3339, parse_rfc3339
 
 TransformFunction = Callable[[CloudEvent], list[CDEvent]]
+
+_FRACTION = re.compile(r"\.([0-9]+)")
 
 
 class TransformError(Exception):
@@ -62,6 +65,56 @@ def dig(value: Any, *path: str | int, default: Any = None) -> Any:
             return default
         value = value[step]
     return default if value is None else value
+
+
+def required_text(value: Any, *path: str, owner: str = "the object") -> str:
+    """The non-empty string at ``path``; TransformError saying ``owner`` has none."""
+    found = dig(value, *path)
+    if not isinstance(found, str) or not found:
+        raise TransformError(f"{owner} has no {'.'.join(path)}")
+    return found
+
+
+def strings(value: Any) -> dict[str, str]:
+    """Labels or annotations, keeping only string values."""
+    items = value.items() if isinstance(value, dict) else ()
+    return {k: v for k, v in items if isinstance(v, str)}
+
+
+def event_source(event: CloudEvent) -> str:
+    """The CloudEvent's ``source``; TransformError if it has none."""
+    source = event.get("source")
+    if not isinstance(source, str) or not source:
+        raise TransformError("the CloudEvent has no source")
+    return source
+
+
+def first_time(event: CloudEvent, *candidates: Any, lacking: str = "status time") -> str:
+    """The first candidate that is an RFC 3339 time, else the CloudEvent's time, in UTC."""
+    for candidate in (*candidates, event.get("time")):
+        if isinstance(candidate, str):
+            try:
+                return format_rfc3339(parse_rfc3339(candidate))
+            except ValueError:
+                continue
+    raise TransformError(f"the event tells no time (no {lacking} and no CloudEvent time)")
+
+
+# Not format_rfc3339: it goes through a datetime, which stops at microseconds and writes six
+# digits, so Go's RFC3339Nano would lose digits and ".169Z" would become ".169000Z"; where the
+# text ends up in ids and subject ids, only the zone may change, never the digits.
+def utc_as_sent(value: Any, what: str) -> str:
+    """``value`` in UTC, keeping the fraction's digits as sent (trailing zeros dropped)."""
+    if not isinstance(value, str):
+        raise TransformError(f"{what} is missing")
+    try:
+        moment = parse_rfc3339(value)
+    except ValueError:
+        raise TransformError(f"{what} {value!r} is not an RFC 3339 time") from None
+    match = _FRACTION.search(value)
+    fraction = match.group(1).rstrip("0") if match else ""
+    seconds = moment.replace(microsecond=0, tzinfo=None).isoformat()
+    return f"{seconds}.{fraction}Z" if fraction else f"{seconds}Z"
 
 
 def split_image(image: str) -> tuple[str, str, str | None, str | None]:

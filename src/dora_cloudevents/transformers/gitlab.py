@@ -9,7 +9,13 @@ from urllib.parse import quote
 
 from dora_cloudevents.cdevents.build import new_cdevent
 from dora_cloudevents.events import CDEvent, CloudEvent, format_rfc3339, parse_rfc3339
-from dora_cloudevents.transformers.base import Transformer, TransformError, dig, json_data
+from dora_cloudevents.transformers.base import (
+    Transformer,
+    TransformError,
+    dig,
+    event_source,
+    json_data,
+)
 
 NAME = "gitlab"
 
@@ -108,13 +114,6 @@ def _number(data: Data, *path: str | int) -> int:
     return int(text)
 
 
-def _source(event: CloudEvent) -> str:
-    source = event.get("source")
-    if not isinstance(source, str) or not source:
-        raise TransformError("the CloudEvent has no source")
-    return source
-
-
 def _repository(data: Data) -> tuple[str, str]:
     """The project's web URL and ``namespace/path``."""
     return _need(data, "project", "web_url"), _need(data, "project", "path_with_namespace")
@@ -127,7 +126,7 @@ def _change(name: str, event: CloudEvent, data: Data, *, key: tuple[str, ...], s
     if description:
         content["description"] = description
     return new_cdevent(
-        name, key=(NAME, *key), source=_source(event), timestamp=timestamp,
+        name, key=(NAME, *key), source=event_source(event), timestamp=timestamp,
         subject_id=subject_id, subject_source=url, content=content,
         custom_data={"repository": url, **{k: v for k, v in custom.items() if v is not None}},
     )
@@ -223,7 +222,7 @@ def _deployment(event: CloudEvent, data: Data) -> list[CDEvent]:
     return [new_cdevent(
         "service.deployed",
         key=(NAME, url, "deployment", _need(data, "deployment_id"), "success"),
-        source=_source(event), timestamp=_time(data, "status_changed_at"),
+        source=event_source(event), timestamp=_time(data, "status_changed_at"),
         subject_id=path.rsplit("/", 1)[-1],
         content={"environment": {"id": _need(data, "environment")},
                  "artifactId": f"pkg:gitlab/{purl_path}@{sha}"},
@@ -314,7 +313,7 @@ def _incident(event: CloudEvent, data: Data, name: str, timestamp: str) -> CDEve
               else _label_value(labels, "severity"),
               "title": title}
     return new_cdevent(
-        name, key=(NAME, incident_id, name, timestamp), source=_source(event),
+        name, key=(NAME, incident_id, name, timestamp), source=event_source(event),
         timestamp=timestamp, subject_id=incident_id, content=content,
         custom_data={k: v for k, v in custom.items() if v is not None},
     )
@@ -370,7 +369,7 @@ def _pipeline(event: CloudEvent, data: Data) -> list[CDEvent]:
     # Queued is one fact however many of created/pending/... report it: no status in the key.
     key = (NAME, run_url, name, outcome or "", timestamp if name != "pipelinerun.queued" else "")
     return [new_cdevent(
-        name, key=key, source=_source(event), timestamp=timestamp, subject_id=run_url,
+        name, key=key, source=event_source(event), timestamp=timestamp, subject_id=run_url,
         content=content,
         custom_data={"revision": _need(data, "object_attributes", "sha"), "repository": url},
     )]

@@ -7,14 +7,18 @@ from typing import Any
 from urllib.parse import quote
 
 from dora_cloudevents.cdevents.build import new_cdevent
-from dora_cloudevents.events import CDEvent, CloudEvent, format_rfc3339, parse_rfc3339
+from dora_cloudevents.events import CDEvent, CloudEvent
 from dora_cloudevents.transformers.base import (
     Transformer,
     TransformError,
     dig,
+    event_source,
+    first_time,
     image_purl,
     json_data,
+    required_text,
     split_image,
+    strings,
 )
 
 NAME = "kubernetes-deployment"
@@ -60,14 +64,15 @@ def transform(event: CloudEvent) -> list[CDEvent]:
 
 
 def _deployment(event: CloudEvent, obj: dict[str, Any], action: str) -> list[CDEvent]:
-    uid, name, namespace = (_required(obj, "metadata", key) for key in ("uid", "name", "namespace"))
-    annotations = _strings(dig(obj, "metadata", "annotations"))
+    uid, name, namespace = (required_text(obj, "metadata", key)
+                            for key in ("uid", "name", "namespace"))
+    annotations = strings(dig(obj, "metadata", "annotations"))
     service = annotations.get(SERVICE) or name
     environment = {"id": annotations.get(ENVIRONMENT) or namespace}
     if action == "delete":
-        when = _first_time(dig(obj, "metadata", "deletionTimestamp"), event.get("time"))
-        return [new_cdevent("service.removed", key=(NAME, uid, "removed"), source=_source(event),
-                            timestamp=when, subject_id=service,
+        when = first_time(event, dig(obj, "metadata", "deletionTimestamp"))
+        return [new_cdevent("service.removed", key=(NAME, uid, "removed"),
+                            source=event_source(event), timestamp=when, subject_id=service,
                             content={"environment": environment})]
     revision = annotations.get(K8S_REVISION)
     # Without the revision annotation the controller has not handled the object yet.
@@ -80,7 +85,7 @@ def _deployment(event: CloudEvent, obj: dict[str, Any], action: str) -> list[CDE
     custom = {"revision": _commit(obj, annotations, image),
               "repository": _template_or_deployment(obj, annotations, OCI_SOURCE),
               "image": image}
-    return [new_cdevent(kind, key=(NAME, uid, revision), source=_source(event),
+    return [new_cdevent(kind, key=(NAME, uid, revision), source=event_source(event),
                         timestamp=_completion_time(event, obj), subject_id=service,
                         content={"environment": environment, "artifactId": image_purl(image)},
                         custom_data={k: v for k, v in custom.items() if v})]
@@ -110,7 +115,7 @@ def _completion_time(event: CloudEvent, obj: dict[str, Any]) -> str:
     done = progressing.get("lastUpdateTime") if (
         progressing.get("reason") == "NewReplicaSetAvailable") else None
     since = available.get("lastTransitionTime") if available.get("status") == "True" else None
-    return _first_time(done, since, event.get("time"))
+    return first_time(event, done, since)
 
 
 def _image(obj: dict[str, Any], wanted: str | None) -> str:
@@ -134,9 +139,9 @@ def _commit(obj: dict[str, Any], annotations: dict[str, str], image: str) -> str
     if explicit:
         return explicit
     template = _mapping(dig(obj, "spec", "template", "metadata"))
-    candidates = (_strings(template.get("labels")).get(APP_VERSION),
-                  _strings(template.get("annotations")).get(APP_VERSION),
-                  _strings(dig(obj, "metadata", "labels")).get(APP_VERSION),
+    candidates = (strings(template.get("labels")).get(APP_VERSION),
+                  strings(template.get("annotations")).get(APP_VERSION),
+                  strings(dig(obj, "metadata", "labels")).get(APP_VERSION),
                   annotations.get(APP_VERSION), split_image(image)[2])
     for candidate in candidates:
         match = _SHA.match(candidate or "")
@@ -149,7 +154,7 @@ def _template_or_deployment(obj: dict[str, Any], annotations: dict[str, str],
                             key: str) -> str | None:
     # The pod template's annotation changes with each rollout; the Deployment's own can go
     # stale (e.g. after `kubectl set image`), so it only comes second.
-    template = _strings(dig(obj, "spec", "template", "metadata", "annotations"))
+    template = strings(dig(obj, "spec", "template", "metadata", "annotations"))
     return template.get(key) or annotations.get(key)
 
 
@@ -163,7 +168,7 @@ def _scaling_event(event: CloudEvent, obj: dict[str, Any]) -> list[CDEvent]:
     if not match:
         return []
     replica_set = match.group(1)
-    uid, name, namespace = (_required(involved, key) for key in ("uid", "name", "namespace"))
+    uid, name, namespace = (required_text(involved, key) for key in ("uid", "name", "namespace"))
     # An Event names no image: the ReplicaSet's pod-template-hash suffix is the only version
     # it tells, so the artifact is a generic purl of the Deployment at that hash.
     template_hash = (replica_set[len(name) + 1:] if replica_set.startswith(f"{name}-")
@@ -171,12 +176,11 @@ def _scaling_event(event: CloudEvent, obj: dict[str, Any]) -> list[CDEvent]:
     # Later scale-ups of the same ReplicaSet (and count updates of the Event) share the key.
     # Known limits of this mode: the time is the rollout's start, not its completion, and
     # `kubectl rollout undo` scales an old ReplicaSet up again, which is not seen as new.
-    when = _first_time(obj.get("eventTime"), obj.get("firstTimestamp"),
-                       obj.get("lastTimestamp"), dig(obj, "metadata", "creationTimestamp"),
-                       event.get("time"))
+    when = first_time(event, obj.get("eventTime"), obj.get("firstTimestamp"),
+                      obj.get("lastTimestamp"), dig(obj, "metadata", "creationTimestamp"))
     artifact = f"pkg:generic/{quote(name, safe='')}@{quote(template_hash, safe='')}"
     return [new_cdevent("service.deployed", key=(NAME, uid, "replicaset", replica_set),
-                        source=_source(event), timestamp=when, subject_id=name,
+                        source=event_source(event), timestamp=when, subject_id=name,
                         content={"environment": {"id": namespace}, "artifactId": artifact})]
 
 
@@ -187,38 +191,8 @@ def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
     return {}
 
 
-def _first_time(*candidates: Any) -> str:
-    """The first candidate that is an RFC 3339 time, in UTC."""
-    for candidate in candidates:
-        if isinstance(candidate, str):
-            try:
-                return format_rfc3339(parse_rfc3339(candidate))
-            except ValueError:
-                continue
-    raise TransformError("the event tells no time (no status time and no CloudEvent time)")
-
-
-def _required(value: dict[str, Any], *path: str) -> str:
-    found = dig(value, *path)
-    if not isinstance(found, str) or not found:
-        raise TransformError(f"the object has no {'.'.join(path)}")
-    return found
-
-
-def _source(event: CloudEvent) -> str:
-    source = event.get("source")
-    if not isinstance(source, str) or not source:
-        raise TransformError("the CloudEvent has no source")
-    return source
-
-
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _strings(value: Any) -> dict[str, str]:
-    """Labels or annotations, keeping only string values."""
-    return {k: v for k, v in _mapping(value).items() if isinstance(v, str)}
 
 
 def _int(value: Any, default: int = 0) -> int:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from dora_cloudevents.cdevents.build import new_cdevent
-from dora_cloudevents.events import CDEvent, CloudEvent, parse_rfc3339
-from dora_cloudevents.transformers.base import Transformer, TransformError, dig, json_data
+from dora_cloudevents.events import CDEvent, CloudEvent
+from dora_cloudevents.transformers.base import (
+    Transformer,
+    TransformError,
+    dig,
+    json_data,
+    utc_as_sent,
+)
 
 NAME = "pagerduty"
 TYPE_PREFIX = "com.pagerduty."
@@ -16,7 +21,6 @@ TYPE_PREFIX = "com.pagerduty."
 # an `environment` extension attribute (e.g. set by whoever forwards a staging account's hooks).
 DEFAULT_ENVIRONMENT = "production"
 ENVIRONMENT_EXTENSION = "environment"
-_FRACTION = re.compile(r"\.([0-9]+)")
 # A reopened incident is an outage again: it opens the incident anew under the same subject id.
 _CDEVENT_NAMES = {
     "incident.triggered": "incident.detected",
@@ -41,20 +45,6 @@ def cloudevent_source(body: dict[str, Any]) -> str:
         if parts and parts.scheme and parts.netloc:
             return f"{parts.scheme}://{parts.netloc}"
     return "https://api.pagerduty.com"
-
-
-def _utc(value: Any, what: str) -> str:
-    """``value`` in UTC with its fraction's digits as sent (``…T18:45:22.169Z`` stays as it is)."""
-    if not isinstance(value, str):
-        raise TransformError(f"{what} is missing")
-    try:
-        moment = parse_rfc3339(value)
-    except ValueError:
-        raise TransformError(f"{what} {value!r} is not an RFC 3339 time") from None
-    match = _FRACTION.search(value)
-    fraction = match.group(1).rstrip("0") if match else ""
-    seconds = moment.replace(microsecond=0, tzinfo=None).isoformat()
-    return f"{seconds}.{fraction}Z" if fraction else f"{seconds}Z"
 
 
 def _required_text(incident: dict[str, Any], field: str) -> str:
@@ -115,12 +105,12 @@ def transform(event: CloudEvent) -> list[CDEvent]:
         raise TransformError(f"{event_type} without an event.data incident object")
     incident_id = _required_text(incident, "id")
     url = _required_text(incident, "html_url")
-    occurred_at = _utc(pd_event.get("occurred_at"), "event.occurred_at")
+    occurred_at = utc_as_sent(pd_event.get("occurred_at"), "event.occurred_at")
     # v3 has no resolved_at: a resolution (or reopening) happened when its event occurred. A
     # trigger's created_at is when PagerDuty opened the incident, which occurred_at may lag.
     timestamp = occurred_at
     if event_type == "incident.triggered" and incident.get("created_at") is not None:
-        timestamp = _utc(incident["created_at"], "event.data.created_at")
+        timestamp = utc_as_sent(incident["created_at"], "event.data.created_at")
     return [new_cdevent(
         _CDEVENT_NAMES[event_type],
         # occurred_at tells reopen/resolve cycles apart; redeliveries of one event share it.

@@ -7,13 +7,17 @@ from typing import Any
 from urllib.parse import quote
 
 from dora_cloudevents.cdevents.build import new_cdevent
-from dora_cloudevents.events import CDEvent, CloudEvent, format_rfc3339, parse_rfc3339
+from dora_cloudevents.events import CDEvent, CloudEvent
 from dora_cloudevents.transformers.base import (
     Transformer,
     TransformError,
     dig,
+    event_source,
+    first_time,
     image_purl,
     json_data,
+    required_text,
+    strings,
 )
 
 NAME = "tekton"
@@ -65,11 +69,11 @@ def _pipeline_run(event: CloudEvent, run: dict[str, Any], phase: str) -> list[CD
     content: dict[str, Any] = {"pipelineName": pipeline, "url": meta.url}
     # Tekton's own CDEvents mapping: picked up ("started") is queued, pods running is started.
     if phase == "started":
-        when = _first_time(dig(run, "metadata", "creationTimestamp"),
-                           dig(run, "status", "startTime"), event.get("time"))
+        when = first_time(event, dig(run, "metadata", "creationTimestamp"),
+                          dig(run, "status", "startTime"))
         return [meta.cdevent("pipelinerun.queued", event, when, content, custom)]
     if phase == "running":
-        when = _first_time(dig(run, "status", "startTime"), event.get("time"))
+        when = first_time(event, dig(run, "status", "startTime"))
         return [meta.cdevent("pipelinerun.started", event, when, content, custom)]
     if phase == "unknown":
         return []
@@ -102,7 +106,7 @@ def _deployment(event: CloudEvent, meta: _Meta, params: dict[str, str], when: st
     if image:
         custom["image"] = image
     return new_cdevent("service.deployed", key=(NAME, meta.uid, "deployed"),
-                       source=_source(event), timestamp=when, subject_id=service,
+                       source=event_source(event), timestamp=when, subject_id=service,
                        content={"environment": {"id": environment}, "artifactId": artifact},
                        custom_data=custom)
 
@@ -118,7 +122,7 @@ def _task_run(event: CloudEvent, run: dict[str, Any], phase: str) -> list[CDEven
     custom = _custom_data(_params(run, "taskSpec"))
     # Both "started" and "running" mean started; they share one key, so one is stored.
     if phase in ("started", "running"):
-        when = _first_time(dig(run, "status", "startTime"), event.get("time"))
+        when = first_time(event, dig(run, "status", "startTime"))
         return [meta.cdevent("taskrun.started", event, when, content, custom)]
     if phase == "unknown":
         return []
@@ -131,9 +135,10 @@ class _Meta:
 
     def __init__(self, run: dict[str, Any], resource: str) -> None:
         self.uid, self.name, self.namespace = (
-            _required(run, key) for key in ("uid", "name", "namespace"))
-        self.labels = _strings(dig(run, "metadata", "labels"))
-        self.annotations = _strings(dig(run, "metadata", "annotations"))
+            required_text(run, "metadata", key, owner="the run")
+            for key in ("uid", "name", "namespace"))
+        self.labels = strings(dig(run, "metadata", "labels"))
+        self.annotations = strings(dig(run, "metadata", "annotations"))
         # CDEvents 0.4 requires a url on pipelinerun.started; no dashboard address is known,
         # so without the annotation it is the run's API path (relative to the API server).
         self.url = (self.annotations.get(URL)
@@ -142,7 +147,7 @@ class _Meta:
     def cdevent(self, name: str, event: CloudEvent, when: str, content: dict[str, Any],
                 custom: dict[str, str]) -> CDEvent:
         predicate = name.split(".", 1)[1]
-        return new_cdevent(name, key=(NAME, self.uid, predicate), source=_source(event),
+        return new_cdevent(name, key=(NAME, self.uid, predicate), source=event_source(event),
                            timestamp=when, subject_id=f"{self.namespace}/{self.name}",
                            content=content, custom_data=custom or None)
 
@@ -162,8 +167,8 @@ def _outcome(run: dict[str, Any], phase: str) -> dict[str, str]:
 
 
 def _finish_time(event: CloudEvent, run: dict[str, Any]) -> str:
-    return _first_time(dig(run, "status", "completionTime"),
-                       _succeeded_condition(run).get("lastTransitionTime"), event.get("time"))
+    return first_time(event, dig(run, "status", "completionTime"),
+                      _succeeded_condition(run).get("lastTransitionTime"))
 
 
 def _succeeded_condition(run: dict[str, Any]) -> dict[str, Any]:
@@ -193,37 +198,6 @@ def _custom_data(params: dict[str, str]) -> dict[str, str]:
     custom = {"revision": _first_param(params, REVISION_PARAMS),
               "repository": _first_param(params, REPOSITORY_PARAMS)}
     return {key: value for key, value in custom.items() if value}
-
-
-def _first_time(*candidates: Any) -> str:
-    """The first candidate that is an RFC 3339 time, in UTC."""
-    for candidate in candidates:
-        if isinstance(candidate, str):
-            try:
-                return format_rfc3339(parse_rfc3339(candidate))
-            except ValueError:
-                continue
-    raise TransformError("the event tells no time (no status time and no CloudEvent time)")
-
-
-def _required(run: dict[str, Any], key: str) -> str:
-    found = dig(run, "metadata", key)
-    if not isinstance(found, str) or not found:
-        raise TransformError(f"the run has no metadata.{key}")
-    return found
-
-
-def _source(event: CloudEvent) -> str:
-    source = event.get("source")
-    if not isinstance(source, str) or not source:
-        raise TransformError("the CloudEvent has no source")
-    return source
-
-
-def _strings(value: Any) -> dict[str, str]:
-    """Labels or annotations, keeping only string values."""
-    items = value.items() if isinstance(value, dict) else ()
-    return {k: v for k, v in items if isinstance(v, str)}
 
 
 TRANSFORMERS = [

@@ -203,6 +203,43 @@ def replay(database_url: str | None, config_file: str | None, since: datetime | 
 
 
 @main.command()
+@db_option
+@config_option
+@click.option("--service", help="Service (canonical name or alias); several comma-separated.")
+@click.option("--team", help="Team from the configuration's services: (selects its services).")
+@click.option("--environment", help="Environment(s), comma-separated; default: the configured "
+              "production environments (all when none are); * for all.")
+@click.option("--from", "start", metavar="TIME",
+              help="Start of the window, RFC 3339 or YYYY-MM-DD (default: to - 90 days).")
+@click.option("--to", "end", metavar="TIME",
+              help="End of the window (exclusive), RFC 3339 or YYYY-MM-DD (default: now).")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="A table for people, or the /api/v1/dora JSON.")
+def report(database_url: str | None, config_file: str | None, service: str | None,
+           team: str | None, environment: str | None, start: str | None, end: str | None,
+           output: str) -> None:
+    """The DORA metrics of a selection: the same numbers as GET /api/v1/dora."""
+    from dora_cloudevents.metrics.dora import compute_dora
+    from dora_cloudevents.metrics.filters import FilterError, resolve_selection
+
+    settings = _settings(config_file, database_url=database_url)
+    try:
+        selection = resolve_selection(settings, start=start, end=end, service=service,
+                                      team=team, environment=environment)
+    except FilterError as error:
+        raise click.UsageError(str(error)) from None
+    result = compute_dora(_open_database(settings), selection)
+    if output == "json":
+        click.echo(result.to_json().decode())
+        return
+    from rich.console import Console
+
+    from dora_cloudevents.metrics.render import report_table
+
+    Console().print(report_table(result, selection))
+
+
+@main.command()
 @config_option
 @click.option("--route", "event_type", metavar="TYPE",
               help="CloudEvent type to give input that is a bare payload, not a CloudEvent.")

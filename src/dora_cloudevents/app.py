@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dora_cloudevents import __version__
 from dora_cloudevents.api import events as events_api
-from dora_cloudevents.api import health
+from dora_cloudevents.api import health, prometheus
 from dora_cloudevents.api import metrics as metrics_api
 from dora_cloudevents.api import transform as transform_api
 from dora_cloudevents.background import run_continuously
@@ -162,6 +162,7 @@ def create_app(
     app.add_exception_handler(HTTPException, _http_problem)
     app.add_exception_handler(Exception, _server_error)
     app.include_router(health.build_router())
+    app.include_router(prometheus.build_router(engine, settings))
     if "api" in chosen:
         app.include_router(events_api.build_router())
         app.include_router(metrics_api.build_router())

@@ -35,6 +35,7 @@ from sqlalchemy import Engine, insert
 from dora_cloudevents.app import create_app
 from dora_cloudevents.cli import main
 from dora_cloudevents.config import Settings
+from dora_cloudevents.metrics.linking import refresh_first_deployments
 from dora_cloudevents.store.schema import changes, deployment_changes, deployments, incidents
 from tests.conftest import LiveServer
 
@@ -111,6 +112,8 @@ def history(engine: Engine) -> Engine:
             {"deployment_seq": seq, "change_key": key, "service": by_seq[seq]["service"],
              "environment": by_seq[seq]["environment"], "deployed_at": by_seq[seq]["time"]}
             for seq, key in SHIPPED])
+        # What the projector derives from deployment_changes after linking.
+        refresh_first_deployments(connection, {key for _, key in SHIPPED}, None)
         connection.execute(insert(incidents), INCIDENTS)
     return engine
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -20,6 +20,7 @@ from dora_cloudevents.store.schema import (
     commits,
     deployment_changes,
     deployments,
+    first_deployments,
     incidents,
 )
 
@@ -218,7 +219,6 @@ def _failed_by(deployment: Deployment) -> str | None:
 
 def _store(connection: Connection, partition: Partition, chain: list[Deployment],
            known: list[Incident]) -> None:
-    service, environment = partition
     if chain:
         connection.execute(
             update(deployments).where(deployments.c.cdevent_seq == bindparam("b_seq")).values(
@@ -234,14 +234,84 @@ def _store(connection: Connection, partition: Partition, chain: list[Deployment]
                 resolved_at=bindparam("b_resolved"), deployment_seq=bindparam("b_deployment")),
             [{"b_key": i.key, "b_resolved": i.resolved_at,
               "b_deployment": i.deployment.seq if i.deployment else None} for i in known])
-    connection.execute(delete(deployment_changes).where(
-        deployment_changes.c.service == service, deployment_changes.c.environment == environment))
-    rows = [{"deployment_seq": d.seq, "change_key": key, "service": service,
-             "environment": environment, "deployed_at": d.time}
-            for d in chain for key in sorted(d.shipped)]
-    if rows:
-        connection.execute(deployment_changes.insert(), rows)
-        _update_change_times(connection, {key for d in chain for key in d.shipped})
+    _store_shipped(connection, partition, chain)
+
+
+def _store_shipped(connection: Connection, partition: Partition, chain: list[Deployment]
+                   ) -> None:
+    """Rewrite the partition's shipped changes; refresh only what moved."""
+    service, environment = partition
+    table = deployment_changes
+    mine = (table.c.service == service, table.c.environment == environment)
+    before = {(row.change_key, row.deployment_seq) for row in connection.execute(
+        select(table.c.change_key, table.c.deployment_seq).where(*mine))}
+    after = {(key, d.seq) for d in chain for key in d.shipped}
+    if before == after:
+        return
+    connection.execute(delete(table).where(*mine))
+    times = {d.seq: d.time for d in chain}
+    if after:
+        connection.execute(table.insert(), [
+            {"deployment_seq": seq, "change_key": key, "service": service,
+             "environment": environment, "deployed_at": times[seq]}
+            for key, seq in sorted(after)])
+    moved = {key for key, _ in before ^ after}
+    _update_change_times(connection, {key for key, _ in after - before})
+    refresh_first_deployments(connection, moved, [environment])
+
+
+def refresh_changes(connection: Connection, keys: set[str]) -> None:
+    """After a change's own facts moved (new commits, merge): its time and lead times."""
+    if keys:
+        _update_change_times(connection, keys)
+        refresh_first_deployments(connection, keys, None)
+
+
+def refresh_first_deployments(connection: Connection, keys: set[str],
+                              environments: list[str] | None) -> None:
+    """Recompute first_deployments for ``keys`` (in ``environments``, or all of them)."""
+    if not keys:
+        return
+    shipped = deployment_changes.c
+    for chunk in _chunks(sorted(keys)):
+        scope = [first_deployments.c.change_key.in_(chunk)]
+        query = select(shipped.change_key, shipped.environment, shipped.service,
+                       shipped.deployment_seq, shipped.deployed_at).where(
+            shipped.change_key.in_(chunk))
+        if environments is not None:
+            scope.append(first_deployments.c.environment.in_(environments))
+            query = query.where(shipped.environment.in_(environments))
+        first: dict[tuple[str, str], Any] = {}
+        for row in connection.execute(query):
+            pair = (row.change_key, row.environment)
+            if pair not in first or (row.deployed_at, row.deployment_seq) < (
+                    first[pair].deployed_at, first[pair].deployment_seq):
+                first[pair] = row
+        change_times = dict(connection.execute(select(changes.c.key, func.coalesce(
+            changes.c.earliest_commit_at, changes.c.created_at, changes.c.merged_at))
+            .where(changes.c.key.in_(chunk))).all())
+        connection.execute(delete(first_deployments).where(*scope))
+        rows = []
+        for (key, environment), row in sorted(first.items()):
+            began = _aware(change_times.get(key))
+            rows.append({"change_key": key, "environment": environment,
+                         "service": row.service, "deployment_seq": row.deployment_seq,
+                         "deployed_at": row.deployed_at, "change_time": began,
+                         "lead_seconds": (row.deployed_at - began).total_seconds()
+                         if began is not None else None})
+        if rows:
+            connection.execute(first_deployments.insert(), rows)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # COALESCE over timestamps loses the column type, so SQLite hands back naive UTC.
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:
+    return [keys[start:start + size] for start in range(0, len(keys), size)]
 
 
 def _update_change_times(connection: Connection, keys: set[str]) -> None:

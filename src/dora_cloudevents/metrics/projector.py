@@ -28,7 +28,7 @@ from dora_cloudevents.metrics.facts import (
     event_kind,
     incident_fact,
 )
-from dora_cloudevents.metrics.linking import Partition, relink
+from dora_cloudevents.metrics.linking import Partition, refresh_changes, relink
 from dora_cloudevents.store.db import write_transaction
 from dora_cloudevents.store.events import claim_pending, set_statuses, still_pending
 from dora_cloudevents.store.schema import (
@@ -38,6 +38,7 @@ from dora_cloudevents.store.schema import (
     commits,
     deployment_changes,
     deployments,
+    first_deployments,
     incidents,
 )
 
@@ -57,6 +58,8 @@ class Touched:
     repositories: set[str] = field(default_factory=set)
     shas: set[str] = field(default_factory=set)
     artifacts: set[str] = field(default_factory=set)
+    changes: set[str] = field(default_factory=set)
+    branches: set[tuple[str, str]] = field(default_factory=set)
 
 
 class Projector:
@@ -155,6 +158,9 @@ class Projector:
                 for commit in fact.commits])
         if fact.repository:
             touched.repositories.add(fact.repository)
+            if branch and fact.commits:
+                touched.branches.add((fact.repository, branch))
+        touched.changes.add(fact.key)
         touched.shas.update(commit.sha for commit in fact.commits)
         if fact.merge_commit_sha:
             touched.shas.add(fact.merge_commit_sha)
@@ -205,6 +211,7 @@ class Projector:
                                    {"key": f"{service}\x1f{environment}"})
         for partition in sorted(partitions):
             relink(connection, partition, self.settings.attribution_window)
+        refresh_changes(connection, _shipped_changes(connection, touched))
 
 
 def _partitions_of(connection: Connection, touched: Touched) -> set[Partition]:
@@ -223,6 +230,24 @@ def _partitions_of(connection: Connection, touched: Touched) -> set[Partition]:
     query = select(deployments.c.service, deployments.c.environment).where(
         or_(*conditions)).distinct()
     return {(row.service, row.environment) for row in connection.execute(query)}
+
+
+def _shipped_changes(connection: Connection, touched: Touched) -> set[str]:
+    """Changes whose time may have moved (their own events, or commits pushed to their PR
+    branch) and that some deployment shipped, so their lead times need refreshing."""
+    keys = set(touched.changes)
+    for repository, branch in touched.branches:
+        keys.update(connection.execute(select(changes.c.key).where(
+            changes.c.repository == repository, changes.c.head_branch == branch)).scalars())
+    if not keys:
+        return set()
+    shipped = deployment_changes.c.change_key
+    return {key for chunk in _chunks(sorted(keys)) for key in connection.execute(
+        select(shipped).where(shipped.in_(chunk)).distinct()).scalars()}
+
+
+def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:
+    return [keys[start:start + size] for start in range(0, len(keys), size)]
 
 
 def _earliest(current: Any, new: Any) -> Any:
@@ -248,7 +273,8 @@ def _stronger_kind(new: Any, current: Any) -> Any:
     return case((current == "other", new), else_=current)
 
 
-ENTITY_TABLES = (deployment_changes, incidents, artifact_changes, commits, changes, deployments)
+ENTITY_TABLES = (first_deployments, deployment_changes, incidents, artifact_changes, commits,
+                 changes, deployments)
 
 
 def reset_projection(connection: Connection) -> None:

@@ -19,11 +19,8 @@ from sqlalchemy import (
     Float,
     Select,
     String,
-    and_,
     case,
-    exists,
     func,
-    or_,
     select,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -32,7 +29,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from dora_cloudevents.metrics.filters import Selection
 from dora_cloudevents.metrics.stats import P90, median, percentile
-from dora_cloudevents.store.schema import changes, deployment_changes, deployments, incidents
+from dora_cloudevents.store import schema
+from dora_cloudevents.store.schema import changes, deployments, incidents
 
 GroupBy = Literal["service", "environment", "team"]
 
@@ -241,34 +239,22 @@ def first_deployment_query(selection: Selection) -> Select[Any]:
     """One row per (change, environment) whose first deployment to that environment is selected.
 
     A change counts once, at its first deployment to each environment, whichever service made
-    it: a deployment in the window ships a change "first" when no deployment of any service
-    shipped the same change to the same environment earlier (at the same instant, the lowest
-    deployment id is first). The service, team and environment filters then apply to that
-    first deployment. Driven from the window's deployments (indexed), with one lookup per
-    shipped change on ``deployment_changes(change_key, environment)``.
+    it; the projector keeps that row current in ``first_deployments`` (earliest deployment,
+    ties to the lowest deployment id). The service, team and environment filters apply to
+    that first deployment.
 
     Columns: change_key, environment, service, deployment_seq, deployed_at, change_time and
     lead_seconds (deployed_at - change_time; NULL when the change's time is unknown).
     """
-    shipped = deployment_changes.c
-    earlier = deployment_changes.alias("earlier")
-    moment = change_time()
-    return (
-        select(shipped.change_key, shipped.environment, deployments.c.service,
-               shipped.deployment_seq, shipped.deployed_at, moment.label("change_time"),
-               seconds_between(moment, shipped.deployed_at).label("lead_seconds"))
-        .select_from(deployments)
-        .join(deployment_changes, shipped.deployment_seq == deployments.c.cdevent_seq)
-        .outerjoin(changes, changes.c.key == shipped.change_key)
-        .where(*deployment_filters(selection))
-        .where(~exists().where(
-            earlier.c.change_key == shipped.change_key,
-            earlier.c.environment == shipped.environment,
-            or_(earlier.c.deployed_at < shipped.deployed_at,
-                and_(earlier.c.deployed_at == shipped.deployed_at,
-                     earlier.c.deployment_seq < shipped.deployment_seq)),
-        ))
-    )
+    first = schema.first_deployments.c
+    query = select(first.change_key, first.environment, first.service, first.deployment_seq,
+                   first.deployed_at, first.change_time, first.lead_seconds).where(
+        first.deployed_at >= selection.window.start, first.deployed_at < selection.window.end)
+    if selection.services is not None:
+        query = query.where(first.service.in_(sorted(selection.services)))
+    if selection.environments is not None:
+        query = query.where(first.environment.in_(sorted(selection.environments)))
+    return query
 
 
 @dataclass(frozen=True)
@@ -317,7 +303,7 @@ def first_deployments(connection: Connection, selection: Selection,
     """The rows of ``first_deployment_query``, optionally for some changes only."""
     query = first_deployment_query(selection)
     if change_keys is not None:
-        query = query.where(deployment_changes.c.change_key.in_(list(change_keys)))
+        query = query.where(schema.first_deployments.c.change_key.in_(list(change_keys)))
     return [FirstDeployment(*row) for row in connection.execute(query)]
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -199,4 +200,21 @@ deployment_changes = Table(
     Column("deployed_at", UTCDateTime(), nullable=False),
     Index("ix_deployment_changes_change_env", "change_key", "environment"),
     Index("ix_deployment_changes_partition", "service", "environment"),
+)
+
+# Each change's first deployment to each environment, with its lead time: kept current by
+# the projector so the lead-time metric reads one indexed row per change instead of
+# searching deployment_changes for earlier deployments on every query.
+first_deployments = Table(
+    "first_deployments",
+    metadata,
+    Column("change_key", Text, primary_key=True),
+    Column("environment", Text, primary_key=True),
+    Column("service", Text, nullable=False),
+    Column("deployment_seq", Sequence, nullable=False),
+    Column("deployed_at", UTCDateTime(), nullable=False),
+    Column("change_time", UTCDateTime()),
+    Column("lead_seconds", Float),
+    Index("ix_first_deployments_environment_time", "environment", "deployed_at"),
+    Index("ix_first_deployments_partition_time", "service", "environment", "deployed_at"),
 )

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from dora_cloudevents.events import CDEvent, parse_rfc3339
 
@@ -67,9 +68,18 @@ class DeploymentFact:
     revision: str | None
 
 
+def purl_version(artifact_id: str | None) -> str | None:
+    """The version of a purl (``pkg:github/o/r@<sha>`` -> ``<sha>``), percent-decoded."""
+    if not artifact_id or "@" not in artifact_id:
+        return None
+    return unquote(artifact_id.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[1]) or None
+
+
 def deployment_fact(cdevent: CDEvent, predicate: str) -> DeploymentFact:
     content, custom = _content(cdevent), _custom(cdevent)
-    revision = custom.get("revision") or custom.get("commit")
+    # DESIGN §6: the revision, else the artifact's version when it is a commit SHA.
+    revision = custom.get("revision") or custom.get("commit") or commit_sha(
+        purl_version(content.get("artifactId")))
     return DeploymentFact(
         service=cdevent["subject"]["id"],
         environment=_ref_id(content.get("environment")) or "unknown",
@@ -120,6 +130,11 @@ def change_fact(cdevent: CDEvent, predicate: str) -> ChangeFact:
                and (sha := commit_sha(item.get("id"))) is not None
                and (moment := _time(item.get("timestamp"))) is not None]
     head_branch = custom.get("headBranch")
+    squash = commit_sha(custom.get("squashCommitSha"))
+    if squash and head_branch and predicate == "merged":
+        # A squash commit lands on the target branch but is the PR's own work: recording it
+        # with the PR's branch commits makes it belong to the PR when a deployment ships it.
+        commits.append(CommitFact(squash, parse_rfc3339(cdevent["context"]["timestamp"])))
     return ChangeFact(
         key=cdevent["subject"]["id"],
         predicate=predicate,

@@ -74,13 +74,15 @@ def _deployments(connection: Connection, service: str, environment: str) -> list
             for row in connection.execute(query)]
 
 
-def _commit_rows(connection: Connection, sha: str) -> list[Row[Any, Any]]:
+def _sha_matches(column: Any, sha: str) -> Any:
     # A full SHA matches itself; an abbreviated one every SHA it prefixes. The range keeps
     # the index usable on both back-ends ("g" sorts after every hex digit).
-    condition = (commits.c.sha == sha) if len(sha) == 40 else and_(
-        commits.c.sha >= sha, commits.c.sha < sha + "g")
+    return (column == sha) if len(sha) == 40 else and_(column >= sha, column < sha + "g")
+
+
+def _commit_rows(connection: Connection, sha: str) -> list[Row[Any, Any]]:
     query = select(commits.c.repository, commits.c.branch, commits.c.sha, commits.c.timestamp,
-                   commits.c.on_default_branch).where(condition)
+                   commits.c.on_default_branch).where(_sha_matches(commits.c.sha, sha))
     return list(connection.execute(query))
 
 
@@ -97,7 +99,7 @@ def _resolve_revisions(connection: Connection, chain: list[Deployment]) -> None:
             deployment.revision_time = best.timestamp
             continue
         merged = connection.execute(select(changes.c.key, changes.c.repository).where(
-            changes.c.merge_commit_sha == deployment.revision_sha)).first()
+            _sha_matches(changes.c.merge_commit_sha, deployment.revision_sha))).first()
         if merged is not None:
             deployment.repository = merged.repository
             deployment.shipped.add(merged.key)

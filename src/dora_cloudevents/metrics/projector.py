@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, Table, case, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dora_cloudevents.config import Settings
@@ -179,6 +179,9 @@ class Projector:
         connection.execute(statement.on_conflict_do_update(
             index_elements=["key"],
             set_={
+                # A report that names the service beats one that did not, whatever came first.
+                "service": case((incidents.c.service == "unknown", merged.service),
+                                else_=incidents.c.service),
                 "artifact_key": func.coalesce(incidents.c.artifact_key, merged.artifact_key),
                 "description": func.coalesce(incidents.c.description, merged.description),
                 "detected_at": _earliest(incidents.c.detected_at, merged.detected_at),
@@ -259,15 +262,11 @@ def _latest(current: Any, new: Any) -> Any:
 
 
 def _pick(current: Any, new: Any, operator: str) -> Any:
-    from sqlalchemy import case
-
     chosen = current < new if operator == "<" else current > new
     return case((chosen, current), else_=new)
 
 
 def _stronger_kind(new: Any, current: Any) -> Any:
-    from sqlalchemy import case
-
     # "other" (a change seen only through events without branch details) yields to
     # whatever a richer event says it is.
     return case((current == "other", new), else_=current)

@@ -229,3 +229,20 @@ def test_events_filters(client: httpx.Client) -> None:
     assert [e["id"] for e in stored(client, before=first)] == ["id-2", "id-1"]
     assert_problem(client.get("/api/v1/events", params={"limit": 0}), 400, "limit")
     assert_problem(client.get("/api/v1/events", params={"status": "bogus"}), 400, "status")
+
+
+def test_read_tokens_guard_the_event_monitor(engine: Any) -> None:
+    from pydantic import SecretStr
+
+    from dora_cloudevents.app import create_app
+    from dora_cloudevents.config import Settings
+    from tests.conftest import LiveServer
+
+    settings = Settings(read_tokens=[SecretStr("reader")])
+    with LiveServer(create_app(settings, engine, {"api"})) as live:
+        assert_problem(httpx.get(f"{live.url}/api/v1/events"), 401, "bearer token")
+        assert_problem(httpx.get(f"{live.url}/api/v1/cdevents",
+                                 headers={"authorization": "Bearer wrong"}), 403)
+        assert httpx.get(f"{live.url}/api/v1/events",
+                         headers={"authorization": "Bearer reader"}).status_code == 200
+        assert httpx.get(f"{live.url}/healthz").status_code == 200

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Engine, Row
 
+from dora_cloudevents.auth import require_bearer
 from dora_cloudevents.events import format_rfc3339
 from dora_cloudevents.store.events import latest_cdevents, latest_cloudevents
 
@@ -44,8 +45,13 @@ def _link_next(request: Request, response: Response, rows: Sequence[Row[Any]], l
         response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
 
 
+def _read_access(request: Request) -> None:
+    """Bearer token from DORA_READ_TOKENS, when any is configured."""
+    require_bearer(request, request.app.state.settings.read_tokens, "read API")
+
+
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["events"])
+    router = APIRouter(prefix="/api/v1", tags=["events"], dependencies=[Depends(_read_access)])
 
     @router.get("/events", summary="Raw CloudEvents as received, newest first")
     def list_events(

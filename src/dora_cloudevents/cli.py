@@ -70,6 +70,7 @@ def _components(value: str | None) -> tuple[str, ...]:
 def main() -> None:
     """dora-cloudevents: CloudEvents in, CDEvents through, DORA metrics out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step
 
 
 @main.command()

@@ -24,6 +24,7 @@ from dora_cloudevents.api import transform as transform_api
 from dora_cloudevents.background import run_continuously
 from dora_cloudevents.config import Settings
 from dora_cloudevents.ingest.committer import GroupCommitter
+from dora_cloudevents.ingest.openapi import document_problems
 from dora_cloudevents.ingest.routes import Endpoint, IngestEndpoints
 from dora_cloudevents.ingest.webhooks import WebhookEndpoints
 from dora_cloudevents.metrics.projector import Projector
@@ -121,6 +122,18 @@ def _workers(settings: Settings, engine: Engine, chosen: frozenset[str],
     return workers
 
 
+def _document(app: FastAPI, with_ingest: bool) -> None:
+    """/openapi.json: also the ingest endpoints FastAPI never sees, and 400s, not 422s."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate(), with_ingest)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: Settings, engine: Engine, components: Iterable[str] = ALL_COMPONENTS
 ) -> ASGIApp:
@@ -168,6 +181,7 @@ def create_app(
         app.include_router(metrics_api.build_router())
     if "transform" in chosen:
         app.include_router(transform_api.build_router(*routing_from_settings(settings)))
+    _document(app, with_ingest=committer is not None)
     if committer is None:
         return app
     handlers = IngestEndpoints(settings, committer).handlers()

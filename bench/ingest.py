@@ -146,7 +146,8 @@ def start_dora(database_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "dora_cloudevents", "serve", "--db", database_url,
-         "--port", str(port), "--components", "ingest,api"], cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--port", str(port), "--components", "ingest,api"],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(port, process, "/readyz")
     return process, port
 

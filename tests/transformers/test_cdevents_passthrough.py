@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dora_cloudevents.cdevents.binding import as_cloudevent
 from dora_cloudevents.transformers import builtin_transformers
 from dora_cloudevents.transformers.base import TransformError
 from dora_cloudevents.transformers.cdevents import transform
@@ -26,11 +27,7 @@ def conformance(version: str, name: str) -> dict[str, Any]:
     return cdevent
 
 
-def wrap(cdevent: dict[str, Any]) -> dict[str, Any]:
-    """A CloudEvent carrying the CDEvent as the CDEvents CloudEvents binding says."""
-    context = cdevent["context"]
-    return {"specversion": "1.0", "id": context["id"], "source": context["source"],
-            "type": context["type"], "datacontenttype": "application/json", "data": cdevent}
+wrap = as_cloudevent  # the binding rules, as the project applies them
 
 
 def test_registered_under_its_name() -> None:

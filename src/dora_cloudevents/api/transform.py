@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from dora_cloudevents.cdevents.binding import as_cloudevent
 from dora_cloudevents.events import CloudEvent
 from dora_cloudevents.ingest.cloudevents import parse_http
 from dora_cloudevents.ingest.routes import read_body
@@ -24,14 +25,8 @@ MAX_BODY = 1024 * 1024
 
 def _batch(cdevents: list[dict[str, object]]) -> Response:
     """The remote-transformer answer: a CloudEvents batch, one CloudEvent per CDEvent."""
-    events = []
-    for cdevent in cdevents:
-        context = cdevent["context"]
-        assert isinstance(context, dict)
-        events.append({"specversion": "1.0", "id": context["id"], "source": context["source"],
-                       "type": context["type"], "datacontenttype": "application/json",
-                       "data": cdevent})
-    return Response(orjson.dumps(events), status_code=200, media_type=BATCH)
+    return Response(orjson.dumps([as_cloudevent(cdevent) for cdevent in cdevents]),
+                    status_code=200, media_type=BATCH)
 
 
 async def _one_event(request: Request) -> CloudEvent:

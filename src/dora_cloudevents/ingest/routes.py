@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from dora_cloudevents.auth import require_bearer
 from dora_cloudevents.cdevents import CDEventError, validate_cdevent
+from dora_cloudevents.cdevents.binding import binding_problem
 from dora_cloudevents.config import Settings
 from dora_cloudevents.events import CloudEvent
 from dora_cloudevents.ingest.cloudevents import (
@@ -69,11 +70,9 @@ def _cdevent_rows(events: list[CloudEvent], now: datetime) -> list[EventRow]:
             info = validate_cdevent(cdevent)
         except CDEventError as error:
             raise Problem(400, f"{where} does not carry a valid CDEvent: {error}") from None
-        context = cdevent["context"]  # type: ignore[index]
-        for attribute, field in (("type", "type"), ("id", "id"), ("source", "source")):
-            if event[attribute] != context[field]:
-                raise Problem(400, f"{where}: CloudEvent {attribute} {event[attribute]!r} must "
-                              f"equal the CDEvent's context.{field} {context[field]!r}")
+        mismatch = binding_problem(event, cdevent)  # type: ignore[arg-type]
+        if mismatch:
+            raise Problem(400, f"{where}: {mismatch}")
         rows.append(cdevent_row(cdevent, info.spec_version, now))  # type: ignore[arg-type]
     return rows
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dora_cloudevents.cdevents import CDEventError, validate_cdevent
+from dora_cloudevents.cdevents.binding import binding_problem
 from dora_cloudevents.events import CDEvent, CloudEvent
 from dora_cloudevents.transformers.base import Transformer, TransformError, json_data
 
 NAME = "cdevents"
-# CDEvents CloudEvents binding: these CloudEvent attributes equal the CDEvent context's fields.
-_BOUND_ATTRIBUTES = ("type", "id", "source")
 
 
 def transform(event: CloudEvent) -> list[CDEvent]:
@@ -18,13 +17,9 @@ def transform(event: CloudEvent) -> list[CDEvent]:
         validate_cdevent(cdevent)
     except CDEventError as error:
         raise TransformError(f"the data is not a valid CDEvent: {error}") from None
-    context = cdevent["context"]
-    for attribute in _BOUND_ATTRIBUTES:
-        if event.get(attribute) != context[attribute]:
-            raise TransformError(
-                f"CloudEvent {attribute} {event.get(attribute)!r} must equal the CDEvent's "
-                f"context.{attribute} {context[attribute]!r}"
-            )
+    mismatch = binding_problem(event, cdevent)
+    if mismatch:
+        raise TransformError(mismatch)
     # Not rebuilt: a native CDEvent keeps its own id, spec version and content.
     return [cdevent]
 

@@ -25,15 +25,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from pydantic import SecretStr
-from starlette.requests import Request
-from starlette.responses import Response
 
-from dora_cloudevents.auth import require_bearer
 from dora_cloudevents.config import Settings
 from dora_cloudevents.events import CloudEvent, format_rfc3339, parse_rfc3339
 from dora_cloudevents.ingest.cloudevents import check_attributes, load_json, media_type
 from dora_cloudevents.ingest.committer import GroupCommitter
-from dora_cloudevents.ingest.routes import Endpoint, read_body, store_rows
+from dora_cloudevents.ingest.routes import Endpoint, IngestRequest, Reply, store_rows
 from dora_cloudevents.problems import Problem
 from dora_cloudevents.store.events import cloudevent_row
 from dora_cloudevents.store.schema import cloudevents_raw
@@ -355,39 +352,39 @@ class WebhookEndpoints:
                 "/webhooks/pagerduty": self.pagerduty,
                 "/webhooks/alertmanager": self.alertmanager}
 
-    async def _authentic_body(self, request: Request, secret: SecretStr | None,
+    async def _authentic_body(self, request: IngestRequest, secret: SecretStr | None,
                               verify: Verifier) -> bytes:
         """The body, once the source's credential (or else an ingest token) is checked."""
         if secret is None:
-            require_bearer(request, self.settings.ingest_tokens, "ingest")
-            return await read_body(request, self.settings.max_body_bytes)
+            request.require_token(self.settings.ingest_tokens, "ingest")
+            return await request.body(self.settings.max_body_bytes)
         # The signature covers the raw bytes: read them (within the limit) before parsing.
-        body = await read_body(request, self.settings.max_body_bytes)
+        body = await request.body(self.settings.max_body_bytes)
         verify(request.headers, body, secret)
         return body
 
-    async def _store(self, request: Request, body: bytes,
-                     wrap: Callable[[Headers, bytes, datetime], CloudEvent]) -> Response:
+    async def _store(self, request: IngestRequest, body: bytes,
+                     wrap: Callable[[Headers, bytes, datetime], CloudEvent]) -> Reply:
         now = datetime.now(UTC)
         event = wrap(request.headers, body, now)
         return await store_rows(self.committer, cloudevents_raw, [cloudevent_row(event, now)])
 
-    async def github(self, request: Request) -> Response:
+    async def github(self, request: IngestRequest) -> Reply:
         body = await self._authentic_body(
             request, self.settings.github_webhook_secret, verify_github)
         return await self._store(request, body, github_cloudevent)
 
-    async def gitlab(self, request: Request) -> Response:
+    async def gitlab(self, request: IngestRequest) -> Reply:
         body = await self._authentic_body(
             request, self.settings.gitlab_webhook_token, verify_gitlab)
         return await self._store(request, body, gitlab_cloudevent)
 
-    async def pagerduty(self, request: Request) -> Response:
+    async def pagerduty(self, request: IngestRequest) -> Reply:
         body = await self._authentic_body(
             request, self.settings.pagerduty_webhook_secret, verify_pagerduty)
         return await self._store(request, body, pagerduty_cloudevent)
 
-    async def alertmanager(self, request: Request) -> Response:
-        require_bearer(request, self.settings.ingest_tokens, "ingest")
-        body = await read_body(request, self.settings.max_body_bytes)
+    async def alertmanager(self, request: IngestRequest) -> Reply:
+        request.require_token(self.settings.ingest_tokens, "ingest")
+        body = await request.body(self.settings.max_body_bytes)
         return await self._store(request, body, alertmanager_cloudevent)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Row, Select, Table, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from dora_cloudevents.events import CDEvent, CloudEvent, parse_rfc3339
 from dora_cloudevents.store.schema import cdevents_raw, cloudevents_raw, sqlite_timestamp
@@ -70,57 +72,87 @@ _PLAIN = frozenset({str, int, float, type(None)})
 _SQLITE_MAX_VARIABLES = 32766
 
 
-def _insert_sqlite(connection: Connection, table: Table, rows: list[EventRow]) -> set[Key]:
-    # The raw DBAPI and one multi-row INSERT ... RETURNING per chunk: SQLAlchemy's per-row
-    # parameter processing cost five times the insert itself on this path.
+def sqlite_rows_per_statement(row: EventRow) -> int:
+    """How many rows like ``row`` one SQLite INSERT takes (larger sets take several)."""
+    return _SQLITE_MAX_VARIABLES // len(row)
+
+
+def _insert_sqlite(driver: Any, table: Table, rows: list[EventRow]) -> set[Key] | None:
+    # The raw DBAPI and one multi-row INSERT per chunk: SQLAlchemy's per-row parameter
+    # processing cost five times the insert itself on this path. No RETURNING: the row
+    # count says whether every row was new (the usual case), and only when some were not
+    # are the new ones looked up. SQLite gives a rowid table's new rows max(rowid) + 1,
+    # so the rows one statement inserted are the last `rowcount` rowids up to lastrowid.
     columns = list(rows[0])
-    chunk = _SQLITE_MAX_VARIABLES // len(columns)
+    chunk = sqlite_rows_per_statement(rows[0])
     placeholders = "(" + ", ".join("?" * len(columns)) + ")"
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    inserted: set[Key] = set()
+    cursor = driver.cursor()
+    written: list[tuple[list[EventRow], int, int]] = []
     for start in range(0, len(rows), chunk):
         part = rows[start:start + chunk]
         statement = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
                      f"{', '.join([placeholders] * len(part))} "
-                     "ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id")
+                     "ON CONFLICT (source, event_id) DO NOTHING")
         cursor.execute(statement, [value if value.__class__ in _PLAIN else _sqlite_value(value)
                                    for row in part for value in row.values()])
-        inserted.update(cursor.fetchall())
+        written.append((part, cursor.rowcount, cursor.lastrowid))
+    if all(count == len(part) for part, count, _ in written):
+        cursor.close()
+        return None
+    inserted: set[Key] = set()
+    for part, count, last in written:
+        if count == len(part):
+            inserted.update((row["source"], row["event_id"]) for row in part)
+        elif count > 0:
+            cursor.execute(f"SELECT source, event_id FROM {table.name} "
+                           "WHERE seq > ? AND seq <= ?", (last - count, last))
+            inserted.update(cursor.fetchall())
     cursor.close()
     return inserted
 
 
-def _insert_postgresql(connection: Connection, table: Table, rows: list[EventRow]) -> set[Key]:
-    # One statement for the whole group: each column travels as an array and unnest()
-    # turns them back into rows, so the server parses and plans once.
-    columns = list(rows[0])
-    arrays = []
-    for column in columns:
-        sql_type = table.c[column].type.compile(dialect=connection.dialect)
-        values = [row[column] for row in rows]
-        if sql_type == "JSONB":
-            values = [orjson.dumps(value).decode() for value in values]
-        arrays.append((values, sql_type))
-    unnest = ", ".join(f"%s::{sql_type}[]" for _, sql_type in arrays)
+@lru_cache(maxsize=16)
+def _postgresql_insert(table: Table, columns: tuple[str, ...]) -> tuple[str, tuple[bool, ...]]:
+    """The unnest INSERT for ``columns``, and which columns are JSONB (sent as JSON text)."""
+    dialect = PGDialect()  # type: ignore[no-untyped-call]
+    sql_types = [table.c[column].type.compile(dialect=dialect) for column in columns]
+    # %b: arrays travel in binary format. In text format psycopg quotes every element
+    # with a regular expression (each '"' of the JSON text escaped): 8 ms per 100 events
+    # on the client, against ~2 ms for the INSERT on the server.
+    unnest = ", ".join(f"%b::{sql_type}[]" for sql_type in sql_types)
     statement = (f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM "
                  f"unnest({unnest}) ON CONFLICT (source, event_id) DO NOTHING "
                  "RETURNING source, event_id")
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(statement, [values for values, _ in arrays])
+    return statement, tuple(sql_type == "JSONB" for sql_type in sql_types)
+
+
+def _insert_postgresql(driver: Any, table: Table, rows: list[EventRow]) -> set[Key]:
+    # One statement for the whole group: each column travels as an array and unnest()
+    # turns them back into rows, so the server parses and plans once.
+    columns = tuple(rows[0])
+    statement, is_json = _postgresql_insert(table, columns)
+    arrays: list[list[Any]] = []
+    for column, json in zip(columns, is_json, strict=True):
+        if json:
+            arrays.append([orjson.dumps(row[column]).decode() for row in rows])
+        else:
+            arrays.append([row[column] for row in rows])
+    cursor = driver.cursor()
+    cursor.execute(statement, arrays)
     inserted = {(source, event_id) for source, event_id in cursor.fetchall()}
     cursor.close()
     return inserted
 
 
-def _insert_ignoring_duplicates(connection: Connection, table: Table, rows: list[EventRow]) -> set[
-    Key
-]:
-    """Insert ``rows``; return the (source, id) keys that were new."""
+def _insert_ignoring_duplicates(driver: Any, dialect: str, table: Table,
+                                rows: list[EventRow]) -> set[Key] | None:
+    """Insert ``rows`` through the DBAPI connection ``driver``; return the new (source, id)
+    keys, or None when every row was new."""
     if not rows:
-        return set()
-    if connection.dialect.name == "postgresql":
-        return _insert_postgresql(connection, table, rows)
-    return _insert_sqlite(connection, table, rows)
+        return None
+    if dialect == "postgresql":
+        return _insert_postgresql(driver, table, rows)
+    return _insert_sqlite(driver, table, rows)
 
 
 def insert_groups(
@@ -129,8 +161,18 @@ def insert_groups(
     """Store several requests' events in one statement; count per request what was new.
 
     An event that appears twice (in the store already, or earlier in these groups)
-    is a duplicate; its first appearance is the one accepted.
+    is a duplicate; its first appearance is the one accepted. Runs in the connection's
+    current transaction.
     """
+    driver = connection.connection.driver_connection
+    return insert_groups_dbapi(driver, connection.dialect.name, table, groups)
+
+
+def insert_groups_dbapi(
+    driver: Any, dialect: str, table: Table, groups: Sequence[list[EventRow]]
+) -> list[InsertOutcome]:
+    """:func:`insert_groups` on a DBAPI connection (``dialect``: ``sqlite`` or ``postgresql``),
+    for the group committer, which runs its transactions without SQLAlchemy's machinery."""
     seen: set[Key] = set()
     unique: list[EventRow] = []
     firsts: list[list[Key]] = []
@@ -143,10 +185,10 @@ def insert_groups(
                 unique.append(row)
                 mine.append(key)
         firsts.append(mine)
-    inserted = _insert_ignoring_duplicates(connection, table, unique)
+    inserted = _insert_ignoring_duplicates(driver, dialect, table, unique)
     outcomes = []
     for rows, mine in zip(groups, firsts, strict=True):
-        accepted = sum(1 for key in mine if key in inserted)
+        accepted = len(mine) if inserted is None else sum(key in inserted for key in mine)
         outcomes.append(InsertOutcome(accepted, len(rows) - accepted))
     return outcomes
 

@@ -24,6 +24,7 @@ from dora_cloudevents.api import transform as transform_api
 from dora_cloudevents.background import run_continuously
 from dora_cloudevents.config import Settings
 from dora_cloudevents.ingest.committer import GroupCommitter
+from dora_cloudevents.ingest.guards import ReadDeadlines, header_problem
 from dora_cloudevents.ingest.openapi import document_problems
 from dora_cloudevents.ingest.routes import (
     ClientDisconnected,
@@ -84,15 +85,23 @@ class IngestFirst:
     Ingest is the hot path; a plain handler answers several times the requests per second
     of the same handler behind FastAPI's middleware (see docs/benchmarks.md). The handlers
     work on the raw ASGI messages (``IngestRequest``) and return the status and JSON body,
-    sent here as two messages; only errors go through a Starlette Response.
+    sent here as two messages; only errors go through a Starlette Response. Every request,
+    ingest or not, passes the header limits here (431).
     """
 
-    def __init__(self, app: FastAPI, handlers: dict[str, Endpoint]) -> None:
+    def __init__(self, app: FastAPI, handlers: dict[str, Endpoint], settings: Settings) -> None:
         self.app = app
         self.handlers = handlers
+        self.max_headers = settings.max_headers
+        self.max_header_bytes = settings.max_header_bytes
+        self.deadlines = ReadDeadlines(settings.body_read_timeout_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            too_large = header_problem(scope["headers"], self.max_headers, self.max_header_bytes)
+            if too_large is not None:
+                await problem_response(too_large, scope["path"])(scope, receive, send)
+                return
             handler = self.handlers.get(scope["path"])
             # GET / is the dashboard's; other methods on the ingest-only paths are refused.
             if handler is not None and (scope["method"] == "POST" or scope["path"] != "/"):
@@ -106,7 +115,7 @@ class IngestFirst:
             if scope["method"] != "POST":
                 raise Problem(405, f"{scope['method']} is not allowed on {scope['path']}; "
                               "use POST", headers={"Allow": "POST"})
-            status, body = await handler(IngestRequest(scope, receive))
+            status, body = await handler(IngestRequest(scope, receive, self.deadlines))
         except Problem as problem:
             response = problem_response(problem, scope["path"])
         except ClientDisconnected:
@@ -202,7 +211,7 @@ def create_app(
         app.include_router(transform_api.build_router(*routing_from_settings(settings)))
     _document(app, with_ingest=committer is not None)
     if committer is None:
-        return app
+        return IngestFirst(app, {}, settings)  # still the front door's header limits
     handlers = IngestEndpoints(settings, committer).handlers()
     handlers.update(WebhookEndpoints(settings, committer).handlers())
-    return IngestFirst(app, handlers)
+    return IngestFirst(app, handlers, settings)

@@ -98,7 +98,9 @@ def serve(database_url: str | None, config_file: str | None, host: str | None,
     click.echo(f"dora-ce serving {', '.join(chosen)} on http://{settings.host}:{settings.port} "
                f"({engine.dialect.name})", err=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False)
+                access_log=False,
+                # Bounds the header block if uvicorn falls back to h11 (no httptools).
+                h11_max_incomplete_event_size=settings.max_header_bytes)
 
 
 @main.group()

@@ -64,7 +64,12 @@ class Settings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
-    max_batch_events: int = Field(default=10_000, gt=0)
+    max_batch_events: int = Field(default=1000, gt=0)
+    max_extension_attributes: int = Field(default=64, ge=0)
+    max_json_depth: int = Field(default=64, gt=0, le=512)
+    max_headers: int = Field(default=100, gt=0)
+    max_header_bytes: int = Field(default=32 * 1024, gt=0)
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0)
     ingest_tokens: list[SecretStr] = Field(default_factory=list)
     read_tokens: list[SecretStr] = Field(default_factory=list)
     metrics_token: SecretStr | None = None

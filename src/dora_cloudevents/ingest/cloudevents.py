@@ -29,12 +29,20 @@ _PAYLOAD_KEYS = frozenset({"specversion", "data", "data_base64"})
 _INT32 = (-(2**31), 2**31 - 1)
 
 
+DEFAULT_MAX_JSON_DEPTH = 64
+
+
 class Limits:
     """Bounds on one request's events (body size is checked before parsing)."""
 
-    def __init__(self, max_batch_events: int = 10_000, max_extensions: int = 64) -> None:
+    def __init__(self, max_batch_events: int = 1000, max_extensions: int = 64,
+                 max_json_depth: int = DEFAULT_MAX_JSON_DEPTH) -> None:
         self.max_batch_events = max_batch_events
         self.max_extensions = max_extensions
+        self.max_json_depth = max_json_depth
+
+
+_DEFAULT_LIMITS = Limits()
 
 
 def media_type(content_type: str | None) -> str:
@@ -49,11 +57,59 @@ def _bad(detail: str) -> Problem:
     return Problem(400, detail)
 
 
-def load_json(body: bytes, what: str) -> Any:
+def load_json(body: bytes, what: str, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
+    """The parsed body; 400 if it is not JSON, nests deeper than ``max_depth`` or holds U+0000."""
     try:
-        return orjson.loads(body)
+        document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise _bad(f"{what} is not valid JSON: {exc}") from exc
+    return check_document(body, document, what, max_depth)
+
+
+def check_document(body: bytes, document: Any, what: str, max_depth: int) -> Any:
+    """``document`` (parsed from ``body``) if it can be stored; else a 400 naming the fault."""
+    # Both checks start with a scan of the bytes in C; the walk in Python is only for
+    # bodies that might break the rule (most single events cannot: too few brackets).
+    if body.count(b"{") + body.count(b"[") > max_depth and _nests_deeper(document, max_depth):
+        raise _bad(f"{what} nests JSON objects and arrays more than {max_depth} levels deep "
+                   "(the max_json_depth setting)")
+    if b"\\u0000" in body and _holds_nul(document):
+        raise _bad(f"{what} has a string with the character U+0000 (\\u0000), which cannot be "
+                   "stored; remove it or encode the data (data_base64)")
+    return document
+
+
+def _nests_deeper(document: Any, limit: int) -> bool:
+    """Whether objects and arrays nest more than ``limit`` levels (a scalar is level 0)."""
+    level = [document]  # the values at one nesting level, starting with the document's
+    for _ in range(limit):
+        inner: list[Any] = []
+        for node in level:
+            if node.__class__ is dict:
+                inner.extend(node.values())
+            elif node.__class__ is list:
+                inner.extend(node)
+        if not inner:
+            return False
+        level = inner
+    # A container this far down is one level too many.
+    return any(node.__class__ is dict or node.__class__ is list for node in level)
+
+
+def _holds_nul(document: Any) -> bool:
+    """Whether a string (or object key) anywhere in ``document`` contains U+0000."""
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if node.__class__ is str:
+            if "\x00" in node:
+                return True
+        elif node.__class__ is dict:
+            stack.extend(node)
+            stack.extend(node.values())
+        elif node.__class__ is list:
+            stack.extend(node)
+    return False
 
 
 def check_attributes(event: Any, where: str = "event", limits: Limits | None = None) -> CloudEvent:
@@ -83,7 +139,7 @@ def check_attributes(event: Any, where: str = "event", limits: Limits | None = N
             _check_extension_value(where, name, value)
     if limits is not None and extensions > limits.max_extensions:
         raise _bad(f"{where}: {extensions} extension attributes; at most "
-                   f"{limits.max_extensions} are accepted")
+                   f"{limits.max_extensions} are accepted (the max_extension_attributes setting)")
     time = event.get("time")
     if time is not None and not is_rfc3339(time):
         raise _bad(f"{where}: attribute 'time' must be an RFC 3339 timestamp, got "
@@ -134,36 +190,46 @@ def _check_base64(where: str, value: Any) -> None:
         raise _bad(f"{where}: 'data_base64' is not valid base64") from None
 
 
-def _binary_data(body: bytes, media: str) -> dict[str, Any]:
+def _binary_data(body: bytes, media: str, max_depth: int) -> dict[str, Any]:
     if not body:
         return {}
     if is_json_media_type(media):
-        return {"data": load_json(body, "the body (datacontenttype is JSON)")}
+        return {"data": load_json(body, "the body (datacontenttype is JSON)", max_depth)}
     if not media:
         # No Content-Type: the CloudEvents JSON format implies application/json, which is
         # what SDKs rely on; fall back to bytes when the body is not JSON after all.
         try:
-            return {"data": orjson.loads(body)}
+            document = orjson.loads(body)
         except orjson.JSONDecodeError:
             pass
+        else:
+            return {"data": check_document(body, document, "the body", max_depth)}
     if media.startswith("text/"):
         try:
-            return {"data": body.decode("utf-8")}
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             pass
+        else:
+            if "\x00" in text:
+                raise _bad("the text body has the character U+0000, which cannot be stored as "
+                           "text; send it as application/octet-stream (stored as base64)")
+            return {"data": text}
     return {"data_base64": base64.b64encode(body).decode("ascii")}
 
 
-def _from_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+def _from_binary(headers: Mapping[str, str], body: bytes, limits: Limits) -> CloudEvent:
     event: CloudEvent = {}
     for key, value in headers.items():
         key = key.lower()
         if key.startswith("ce-") and len(key) > 3:
             event[key[3:]] = unquote(value)
+            if "\x00" in event[key[3:]]:
+                raise _bad(f"header {key} decodes to a value with the character U+0000 (%00), "
+                           "which cannot be stored")
     content_type = headers.get("content-type")
     if content_type:
         event["datacontenttype"] = content_type
-    event.update(_binary_data(body, media_type(content_type)))
+    event.update(_binary_data(body, media_type(content_type), limits.max_json_depth))
     return event
 
 
@@ -171,17 +237,19 @@ def parse_http(
     headers: Mapping[str, str], body: bytes, limits: Limits | None = None
 ) -> list[CloudEvent]:
     """The CloudEvents carried by one HTTP request, in any of the three modes."""
+    limits = limits or _DEFAULT_LIMITS
     media = media_type(headers.get("content-type"))
     if media == BATCH:
         return _parse_batch(body, limits)
     if media == STRUCTURED:
-        return [check_attributes(load_json(body, "the structured CloudEvent"), limits=limits)]
+        return [check_attributes(load_json(body, "the structured CloudEvent",
+                                           limits.max_json_depth), limits=limits)]
     if "ce-specversion" in headers:
-        return [check_attributes(_from_binary(headers, body), limits=limits)]
+        return [check_attributes(_from_binary(headers, body, limits), limits=limits)]
     if media == "application/json":
         # Not the binding to the letter, but what curl users send: a structured event
         # labelled application/json. Accept it only if it is recognisably a CloudEvent.
-        payload = load_json(body, "the body")
+        payload = load_json(body, "the body", limits.max_json_depth)
         if isinstance(payload, dict) and "specversion" in payload:
             return [check_attributes(payload, limits=limits)]
         raise _bad("no CloudEvent found: send ce-* headers (binary mode) or a JSON object with "
@@ -190,12 +258,13 @@ def parse_http(
                   f"(ce-* headers), {STRUCTURED} or {BATCH}")
 
 
-def _parse_batch(body: bytes, limits: Limits | None) -> list[CloudEvent]:
-    events = load_json(body, "the batch")
+def _parse_batch(body: bytes, limits: Limits) -> list[CloudEvent]:
+    events = load_json(body, "the batch", limits.max_json_depth)
     if not isinstance(events, list):
         raise _bad(f"a batch must be a JSON array of CloudEvents, got {type(events).__name__}")
-    if limits is not None and len(events) > limits.max_batch_events:
+    if len(events) > limits.max_batch_events:
         raise Problem(413, f"the batch has {len(events)} events; at most "
-                      f"{limits.max_batch_events} are accepted per request")
+                      f"{limits.max_batch_events} are accepted per request (the "
+                      "max_batch_events setting)")
     return [check_attributes(event, f"event [{index}]", limits)
             for index, event in enumerate(events)]

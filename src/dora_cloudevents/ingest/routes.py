@@ -8,6 +8,7 @@ messages. Starlette's Request, Headers and Response objects and the async genera
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ from dora_cloudevents.ingest.cloudevents import (
     parse_http,
 )
 from dora_cloudevents.ingest.committer import GroupCommitter
+from dora_cloudevents.ingest.guards import ReadDeadlines
 from dora_cloudevents.problems import Problem, storage_unavailable
 from dora_cloudevents.store.db import is_unavailable
 from dora_cloudevents.store.events import EventRow, InsertOutcome, cdevent_row, cloudevent_row
@@ -43,11 +45,12 @@ class ClientDisconnected(Exception):
 class IngestRequest:
     """What an ingest handler needs of an HTTP request, read straight off the ASGI scope."""
 
-    __slots__ = ("headers", "receive", "scope")
+    __slots__ = ("deadlines", "headers", "receive", "scope")
 
-    def __init__(self, scope: Scope, receive: Receive) -> None:
+    def __init__(self, scope: Scope, receive: Receive, deadlines: ReadDeadlines) -> None:
         self.scope = scope
         self.receive = receive
+        self.deadlines = deadlines
         # Names arrive lower-cased (the ASGI spec; Starlette relies on it too). Built from
         # the end, so the first of repeated headers wins, as with Starlette's Headers.get().
         raw = scope["headers"]
@@ -67,13 +70,25 @@ class IngestRequest:
             require_bearer(Request(self.scope), tokens, realm)
 
     async def body(self, limit: int) -> bytes:
-        """The request body, refusing with 413 as soon as it is known to exceed ``limit``."""
+        """The request body: 413 as soon as it is known to exceed ``limit``, 408 when it
+        takes longer than the read deadline."""
         declared = self.headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
                 raise Problem(400, f"invalid Content-Length header {declared!r}")
             if int(declared) > limit:
                 raise Problem(413, f"the body is {declared} bytes; the limit is {limit} bytes")
+        task = self.deadlines.begin()
+        try:
+            return await self._receive_body(limit)
+        except asyncio.CancelledError:
+            if self.deadlines.timed_out(task):
+                raise self.deadlines.problem() from None
+            raise
+        finally:
+            self.deadlines.end(task)
+
+    async def _receive_body(self, limit: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -156,7 +171,9 @@ class IngestEndpoints:
     def __init__(self, settings: Settings, committer: GroupCommitter) -> None:
         self.settings = settings
         self.committer = committer
-        self.limits = Limits(max_batch_events=settings.max_batch_events)
+        self.limits = Limits(max_batch_events=settings.max_batch_events,
+                             max_extensions=settings.max_extension_attributes,
+                             max_json_depth=settings.max_json_depth)
 
     def handlers(self) -> dict[str, Endpoint]:
         """POST handlers by path."""
@@ -180,7 +197,7 @@ class IngestEndpoints:
         ):
             request.require_token(self.settings.ingest_tokens, "ingest")
             body = await request.body(self.settings.max_body_bytes)
-            payload = load_json(body, "the body")
+            payload = load_json(body, "the body", self.limits.max_json_depth)
             if isinstance(payload, dict) and "specversion" in payload:
                 events = [check_attributes(payload, limits=self.limits)]
             else:

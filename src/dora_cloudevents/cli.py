@@ -7,9 +7,12 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
+import httpx
 import orjson
 from sqlalchemy import Engine
 
@@ -17,6 +20,7 @@ from dora_cloudevents.app import ALL_COMPONENTS, COMPONENTS
 from dora_cloudevents.background import run_continuously
 from dora_cloudevents.config import ConfigError, Settings, load_settings
 from dora_cloudevents.events import CloudEvent, format_rfc3339
+from dora_cloudevents.ingest.files import DEFAULT_BATCH_SIZE, import_lines, send_file
 from dora_cloudevents.metrics.projector import Projector, reset_projection
 from dora_cloudevents.routing.router import Router, RouteStats, transform_event
 from dora_cloudevents.routing.targets import routing_from_settings
@@ -283,3 +287,51 @@ def _read_event(text: str, event_type: str | None, source: str) -> CloudEvent:
                                    "wrap the payload in one")
     return {"specversion": "1.0", "id": "dry-run", "source": source, "type": event_type,
             "time": format_rfc3339(datetime.now(UTC)), "data": payload}
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", default="http://127.0.0.1:8080", show_default=True,
+              help="The server; its /events endpoint unless the URL names a path.")
+@click.option("--token", envvar="DORA_TOKEN", help="Ingest bearer token (env DORA_TOKEN).")
+@click.option("--batch-size", type=click.IntRange(1), default=DEFAULT_BATCH_SIZE,
+              show_default=True, help="Events per request for arrays and JSON Lines.")
+def send(files: tuple[Path, ...], url: str, token: str | None, batch_size: int) -> None:
+    """POST event files (a CloudEvent, a JSON array batch, or JSON Lines) to a server."""
+    target = url if urlsplit(url).path.strip("/") else url.rstrip("/") + "/events"
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    failed = False
+    with httpx.Client(headers=headers, timeout=60) as http:
+        for path in files:
+            try:
+                outcome = send_file(http, target, path, batch_size)
+            except httpx.HTTPError as error:
+                raise click.ClickException(f"cannot reach {target}: {error}") from None
+            click.echo(outcome.describe(), err=outcome.failure is not None)
+            failed = failed or outcome.failure is not None
+    if failed:
+        sys.exit(1)
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@db_option
+@config_option
+@click.option("--batch-size", type=click.IntRange(1), default=DEFAULT_BATCH_SIZE,
+              show_default=True, help="Events per transaction.")
+def import_(file: Path, database_url: str | None, config_file: str | None,
+            batch_size: int) -> None:
+    """Store a JSON Lines file of CloudEvents straight into the database (no server)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    settings = _settings(config_file, database_url=database_url)
+    engine = _open_database(settings)
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"importing {file.name}", total=None)
+        outcome = import_lines(engine, settings, file, batch_size,
+                               lambda done, total: bar.update(task, completed=done, total=total))
+    if outcome.failure is not None:
+        raise click.ClickException(outcome.describe())
+    click.echo(outcome.describe())

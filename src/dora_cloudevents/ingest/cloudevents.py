@@ -10,13 +10,16 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import orjson
 
 from dora_cloudevents.events import CloudEvent, parse_rfc3339
 from dora_cloudevents.problems import Problem
+
+if TYPE_CHECKING:
+    from dora_cloudevents.config import Settings
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -40,6 +43,12 @@ class Limits:
         self.max_batch_events = max_batch_events
         self.max_extensions = max_extensions
         self.max_json_depth = max_json_depth
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(max_batch_events=settings.max_batch_events,
+                   max_extensions=settings.max_extension_attributes,
+                   max_json_depth=settings.max_json_depth)
 
 
 _DEFAULT_LIMITS = Limits()

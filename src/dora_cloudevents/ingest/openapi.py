@@ -25,12 +25,18 @@ _ACCEPTED = {
 }
 _ERRORS = {
     "400": {"description": "Malformed JSON, a missing or invalid attribute, an invalid "
-                           "CDEvent", **_PROBLEM},
+                           "CDEvent, JSON nested deeper than `max_json_depth`, more than "
+                           "`max_extension_attributes` extensions, a string with U+0000",
+            **_PROBLEM},
     "401": {"description": "Credentials needed", **_PROBLEM},
     "403": {"description": "Credentials wrong", **_PROBLEM},
+    "408": {"description": "The body took longer than `body_read_timeout_seconds`",
+            **_PROBLEM},
     "413": {"description": "Body over `max_body_bytes` or batch over `max_batch_events`",
             **_PROBLEM},
     "415": {"description": "Not a CloudEvents content type", **_PROBLEM},
+    "431": {"description": "More than `max_headers` header fields or `max_header_bytes` "
+                           "header bytes", **_PROBLEM},
     "503": {"description": "The store is unavailable; retry after `Retry-After`", **_PROBLEM},
 }
 _CLOUDEVENTS_BODY = {

@@ -171,9 +171,7 @@ class IngestEndpoints:
     def __init__(self, settings: Settings, committer: GroupCommitter) -> None:
         self.settings = settings
         self.committer = committer
-        self.limits = Limits(max_batch_events=settings.max_batch_events,
-                             max_extensions=settings.max_extension_attributes,
-                             max_json_depth=settings.max_json_depth)
+        self.limits = Limits.of(settings)
 
     def handlers(self) -> dict[str, Endpoint]:
         """POST handlers by path."""

@@ -8,8 +8,9 @@ stored row count is checked against what was acknowledged.
     .venv/bin/python bench/ingest.py [--seconds 10] [--runs 3] [--connections 32]
         [--postgres URL] [--targets bare,sqlite,postgresql] [--batches 1,100]
 
-Each cell of the table is the best of --runs runs against the same server process (other
-work on the machine only ever slows a run down).
+Every server is started first; then each round drives each of them in turn, and each cell
+of the table is the best of --runs rounds (other work on the machine only ever slows a run
+down, and interleaving spreads its bursts over the baseline and the servers alike).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -220,27 +221,48 @@ def print_table(results: dict[str, dict[int, Measurement]], batches: list[int]) 
         print("| " + " | ".join(cells) + " |")
 
 
-def run_target(name: str, start: tuple[subprocess.Popen[bytes], int], args: argparse.Namespace,
-               database_url: str | None) -> dict[int, Measurement]:
-    process, port = start
-    results: dict[int, Measurement] = {}
-    acknowledged = 0
-    try:
-        for batch in args.batches:
-            for _ in range(args.runs):
-                measured = drive(port, args.connections, batch, args.seconds)
-                acknowledged += measured.acknowledged_events
-                best = results.get(batch)
-                if best is None or measured.requests_per_s > best.requests_per_s:
-                    results[batch] = measured
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-    if database_url is not None:
-        stored = stored_rows(database_url)
-        verdict = "ok" if stored == acknowledged else "MISMATCH"
-        print(f"  {name}: acknowledged {acknowledged} events, stored {stored} ({verdict})")
-    return results
+@dataclass
+class Target:
+    """One server under test; ``database_url`` is None for the bare baseline."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    database_url: str | None
+    best: dict[int, Measurement] = field(default_factory=dict)
+    acknowledged: int = 0
+
+    def measure(self, args: argparse.Namespace, batch: int) -> None:
+        measured = drive(self.port, args.connections, batch, args.seconds)
+        self.acknowledged += measured.acknowledged_events
+        best = self.best.get(batch)
+        if best is None or measured.requests_per_s > best.requests_per_s:
+            self.best[batch] = measured
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    def check_stored(self) -> None:
+        if self.database_url is not None:
+            stored = stored_rows(self.database_url)
+            verdict = "ok" if stored == self.acknowledged else "MISMATCH"
+            print(f"  {self.name}: acknowledged {self.acknowledged} events, stored {stored} "
+                  f"({verdict})")
+
+
+def measure_interleaved(targets: list[Target], args: argparse.Namespace) -> None:
+    """Round-robin: each round runs every target once, so a burst of load from elsewhere
+    on the machine hits the baseline and the servers alike, not one of them only."""
+    for batch in args.batches:
+        for _ in range(args.runs):
+            for target in targets:
+                target.measure(args, batch)
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 def main() -> None:
@@ -255,30 +277,41 @@ def main() -> None:
                         help="events per request, comma-separated (1 = single structured)")
     args = parser.parse_args()
     args.batches = [int(size) for size in args.batches.split(",")]
-    targets = [name.strip() for name in args.targets.split(",")]
-    unknown = set(targets) - set(TARGETS)
+    chosen = [name.strip() for name in args.targets.split(",")]
+    unknown = set(chosen) - set(TARGETS)
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
-    print(f"# ingest benchmark: {args.connections} connections, best of {args.runs} runs of "
-          f"{args.seconds:.0f} s, {os.cpu_count()} CPUs")
-    results: dict[str, dict[int, Measurement]] = {}
+    print(f"# ingest benchmark: {args.connections} connections, best of {args.runs} "
+          f"interleaved runs of {args.seconds:.0f} s, {os.cpu_count()} CPUs; at start {load()}")
+    targets: list[Target] = []
+    schema = None
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        if "bare" in targets:
-            results[TARGETS["bare"]] = run_target("bare", start_bare(workdir), args, None)
-        if "sqlite" in targets:
-            sqlite_url = f"sqlite:///{workdir / 'bench.db'}"
-            results[TARGETS["sqlite"]] = run_target(
-                "sqlite", start_dora(sqlite_url, workdir), args, sqlite_url)
-        if "postgresql" in targets:
-            pg_url, schema = postgres_schema(args.postgres)
-            try:
-                results[TARGETS["postgresql"]] = run_target(
-                    "postgresql", start_dora(pg_url, workdir), args, pg_url)
-            finally:
+        try:
+            if "bare" in chosen:
+                targets.append(Target(TARGETS["bare"], *start_bare(workdir), None))
+            if "sqlite" in chosen:
+                sqlite_url = f"sqlite:///{workdir / 'bench.db'}"
+                targets.append(Target(TARGETS["sqlite"], *start_dora(sqlite_url, workdir),
+                                      sqlite_url))
+            if "postgresql" in chosen:
+                pg_url, schema = postgres_schema(args.postgres)
+                targets.append(Target(TARGETS["postgresql"], *start_dora(pg_url, workdir),
+                                      pg_url))
+            measure_interleaved(targets, args)
+            for target in targets:
+                target.stop()
+            for target in targets:
+                target.check_stored()
+        finally:
+            for target in targets:
+                if target.process.poll() is None:
+                    target.stop()
+            if schema is not None:
                 drop_schema(args.postgres, schema)
-    print_table(results, args.batches)
-    failures = sum(m.failed for by_batch in results.values() for m in by_batch.values())
+    print(f"# at end: {load()}")
+    print_table({target.name: target.best for target in targets}, args.batches)
+    failures = sum(m.failed for target in targets for m in target.best.values())
     if failures:
         print(f"\n{failures} requests were not answered 202")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import unquote
 
 import orjson
@@ -68,24 +68,39 @@ def _bad(detail: str) -> Problem:
 
 def load_json(body: bytes, what: str, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
     """The parsed body; 400 if it is not JSON, nests deeper than ``max_depth`` or holds U+0000."""
+    return check_document(body, _parse(body, what), what, max_depth)
+
+
+def _parse(body: bytes, what: str) -> Any:
     try:
-        document = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise _bad(f"{what} is not valid JSON: {exc}") from exc
-    return check_document(body, document, what, max_depth)
 
 
 def check_document(body: bytes, document: Any, what: str, max_depth: int) -> Any:
     """``document`` (parsed from ``body``) if it can be stored; else a 400 naming the fault."""
     # Both checks start with a scan of the bytes in C; the walk in Python is only for
     # bodies that might break the rule (most single events cannot: too few brackets).
-    if body.count(b"{") + body.count(b"[") > max_depth and _nests_deeper(document, max_depth):
-        raise _bad(f"{what} nests JSON objects and arrays more than {max_depth} levels deep "
-                   "(the max_json_depth setting)")
+    if _may_nest_deeper(body, max_depth) and _nests_deeper(document, max_depth):
+        _too_deep(what, max_depth)
+    _check_nul(body, document, what)
+    return document
+
+
+def _may_nest_deeper(body: bytes, limit: int) -> bool:
+    return body.count(b"{") + body.count(b"[") > limit
+
+
+def _too_deep(what: str, limit: int) -> NoReturn:
+    raise _bad(f"{what} nests JSON objects and arrays more than {limit} levels deep (the "
+               "max_json_depth setting)")
+
+
+def _check_nul(body: bytes, document: Any, what: str) -> None:
     if b"\\u0000" in body and _holds_nul(document):
         raise _bad(f"{what} has a string with the character U+0000 (\\u0000), which cannot be "
                    "stored; remove it or encode the data (data_base64)")
-    return document
 
 
 def _nests_deeper(document: Any, limit: int) -> bool:
@@ -268,12 +283,21 @@ def parse_http(
 
 
 def _parse_batch(body: bytes, limits: Limits) -> list[CloudEvent]:
-    events = load_json(body, "the batch", limits.max_json_depth)
+    events = _parse(body, "the batch")
     if not isinstance(events, list):
         raise _bad(f"a batch must be a JSON array of CloudEvents, got {type(events).__name__}")
     if len(events) > limits.max_batch_events:
         raise Problem(413, f"the batch has {len(events)} events; at most "
                       f"{limits.max_batch_events} are accepted per request (the "
                       "max_batch_events setting)")
+    limit = limits.max_json_depth
+    # In an event that passes check_attributes only `data` can hold objects or arrays, so
+    # the batch nests as deep as the list of its events' data: walking only that is a
+    # third cheaper per event, and any other deep value is refused by check_attributes.
+    if _may_nest_deeper(body, limit) and _nests_deeper(
+            [event.get("data") if event.__class__ is dict else event for event in events],
+            limit - 1):
+        _too_deep("the batch", limit)
+    _check_nul(body, events, "the batch")
     return [check_attributes(event, f"event [{index}]", limits)
             for index, event in enumerate(events)]

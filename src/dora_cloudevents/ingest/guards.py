@@ -41,13 +41,16 @@ class ReadDeadlines:
         self._reading: dict[asyncio.Task[object], float] = {}
         self._expired: set[asyncio.Task[object]] = set()
         self._sweeping: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def begin(self) -> asyncio.Task[object] | None:
         """Start the clock for the current task's body read."""
-        task = asyncio.current_task()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
         if task is None:
             return None
-        loop = asyncio.get_running_loop()
         self._reading[task] = loop.time()
         if self._sweeping is None:
             self._sweeping = loop.call_later(self._interval(), self._sweep)
@@ -74,7 +77,8 @@ class ReadDeadlines:
         return self.seconds / 4
 
     def _sweep(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None
         oldest_allowed = loop.time() - self.seconds
         for task, started in list(self._reading.items()):
             if started <= oldest_allowed:

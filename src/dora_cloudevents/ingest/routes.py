@@ -42,6 +42,15 @@ class ClientDisconnected(Exception):
     """The client went away before its request body arrived; there is no one to answer."""
 
 
+def check_declared_length(declared: str | None, limit: int) -> None:
+    """400 for a malformed Content-Length, 413 for one over ``limit``, before any body is read."""
+    if declared is not None:
+        if not declared.isdigit():
+            raise Problem(400, f"invalid Content-Length header {declared!r}")
+        if int(declared) > limit:
+            raise Problem(413, f"the body is {declared} bytes; the limit is {limit} bytes")
+
+
 class IngestRequest:
     """What an ingest handler needs of an HTTP request, read straight off the ASGI scope."""
 
@@ -72,12 +81,7 @@ class IngestRequest:
     async def body(self, limit: int) -> bytes:
         """The request body: 413 as soon as it is known to exceed ``limit``, 408 when it
         takes longer than the read deadline."""
-        declared = self.headers.get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                raise Problem(400, f"invalid Content-Length header {declared!r}")
-            if int(declared) > limit:
-                raise Problem(413, f"the body is {declared} bytes; the limit is {limit} bytes")
+        check_declared_length(self.headers.get("content-length"), limit)
         task = self.deadlines.begin()
         try:
             return await self._receive_body(limit)
@@ -115,12 +119,7 @@ Endpoint = Callable[[IngestRequest], Awaitable[Reply]]
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body of a Starlette request, refusing with 413 once it is known to exceed ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise Problem(400, f"invalid Content-Length header {declared!r}")
-        if int(declared) > limit:
-            raise Problem(413, f"the body is {declared} bytes; the limit is {limit} bytes")
+    check_declared_length(request.headers.get("content-length"), limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from itertools import chain
 
 from dora_cloudevents.problems import Problem
 
@@ -20,7 +21,7 @@ def header_problem(headers: Iterable[tuple[bytes, bytes]], max_headers: int,
     if len(headers) > max_headers:
         return Problem(431, f"the request has {len(headers)} header fields; at most "
                        f"{max_headers} are accepted (the max_headers setting)")
-    size = sum(len(name) + len(value) for name, value in headers)
+    size = sum(map(len, chain.from_iterable(headers)))  # C loops: no Python frame per header
     if size > max_bytes:
         return Problem(431, f"the request headers take {size} bytes; at most {max_bytes} are "
                        "accepted (the max_header_bytes setting)")

@@ -37,12 +37,15 @@ from dora_cloudevents.problems import (
 from dora_cloudevents.routing.router import Router
 from dora_cloudevents.routing.targets import routing_from_settings
 from dora_cloudevents.store.db import is_unavailable
+from dora_cloudevents.ui import pages as ui_pages
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("ingest", "router", "projector", "transform", "api")
+COMPONENTS = ("ingest", "router", "projector", "transform", "api", "ui")
 # `transform` serves the transformers to other routers; one process needs no such hop.
-ALL_COMPONENTS = frozenset({"ingest", "router", "projector", "api"})
+ALL_COMPONENTS = frozenset({"ingest", "router", "projector", "api", "ui"})
+# GETs the web UI answers on paths where POST is ingest.
+UI_PAGES = frozenset({"/", "/events"})
 
 
 def _validation_problem(request: Request, error: Exception) -> Response:
@@ -86,8 +89,9 @@ class IngestFirst:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = self.handlers.get(scope["path"]) if scope["type"] == "http" else None
-        # GET / is the dashboard's; other methods on the ingest-only paths are refused here.
-        if handler is None or (scope["method"] != "POST" and scope["path"] == "/"):
+        # GET / and /events are the UI's; other methods on the ingest-only paths are refused here.
+        if handler is None or (scope["method"] != "POST" and scope["path"] == "/") or (
+                scope["method"] in ("GET", "HEAD") and scope["path"] in UI_PAGES):
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
@@ -181,6 +185,8 @@ def create_app(
         app.include_router(metrics_api.build_router())
     if "transform" in chosen:
         app.include_router(transform_api.build_router(*routing_from_settings(settings)))
+    if "ui" in chosen:
+        app.include_router(ui_pages.build_router())
     _document(app, with_ingest=committer is not None)
     if committer is None:
         return app

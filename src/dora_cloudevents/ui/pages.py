@@ -231,7 +231,8 @@ def monitor_page(request: Request) -> Response:
     entries = [{"kind": "cloudevent", **raw_summary(row), "cdevents": by_origin.get(row.seq, [])}
                for row in rows]
     entries += [{"kind": "cdevent", **cdevent_summary(row)} for row in native]
-    entries.sort(key=lambda entry: entry["received_at"], reverse=True)
+    # Newest first; a batch shares one received_at, so the seq orders within it.
+    entries.sort(key=lambda entry: (entry["received_at"], entry["seq"]), reverse=True)
     return render("events.html", entries=entries[:MONITOR_ROWS], type=type_ or "",
                   source=source or "", types=types, sources=sources, failing=failing,
                   unrouted=unrouted, position=f"{position[0]}.{position[1]}",

@@ -78,3 +78,41 @@ def post(client: httpx.Client, event: dict[str, Any]) -> None:
     response = client.post("/events", json=event,
                            headers={"content-type": "application/cloudevents+json"})
     assert response.status_code == 202, response.text
+
+
+SCRIPT = "<script>alert('type')</script>"
+IMAGE = "<img src=x onerror=alert('data')>"
+LINK = "javascript:alert('source')"
+
+
+def hostile_cloudevent() -> dict[str, Any]:
+    """A raw CloudEvent whose type, source, subject and data try to run script."""
+    return {"specversion": "1.0", "id": f"<b>{uuid.uuid4()}</b>", "source": LINK,
+            "type": SCRIPT, "subject": IMAGE,
+            "data": {"html": IMAGE, "link": LINK, "script": SCRIPT}}
+
+
+def hostile_cdevent() -> dict[str, Any]:
+    """A deployment whose service, environment and artifact try to run script."""
+    return {"context": {"specversion": "0.5.1", "id": str(uuid.uuid4()), "source": LINK,
+                        "type": "dev.cdevents.service.deployed.0.3.0",
+                        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")},
+            "subject": {"id": IMAGE, "content": {"environment": {"id": "production"},
+                                                 "artifactId": LINK}},
+            "customData": {"note": SCRIPT}}
+
+
+def post_cdevent(client: httpx.Client, cdevent: dict[str, Any]) -> None:
+    response = client.post("/cdevents", json=cdevent)
+    assert response.status_code == 202, response.text
+
+
+def until(check: Any, seconds: float = 15) -> Any:
+    """Poll ``check()`` until it returns something true."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.1)

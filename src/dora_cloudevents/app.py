@@ -43,12 +43,15 @@ from dora_cloudevents.problems import (
 from dora_cloudevents.routing.router import Router
 from dora_cloudevents.routing.targets import routing_from_settings
 from dora_cloudevents.store.db import is_unavailable
+from dora_cloudevents.ui import pages as ui_pages
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("ingest", "router", "projector", "transform", "api")
+COMPONENTS = ("ingest", "router", "projector", "transform", "api", "ui")
 # `transform` serves the transformers to other routers; one process needs no such hop.
-ALL_COMPONENTS = frozenset({"ingest", "router", "projector", "api"})
+ALL_COMPONENTS = frozenset({"ingest", "router", "projector", "api", "ui"})
+# GETs the web UI answers on paths where POST is ingest.
+UI_PAGES = frozenset({"/", "/events"})
 
 
 def _validation_problem(request: Request, error: Exception) -> Response:
@@ -103,11 +106,18 @@ class IngestFirst:
                 await problem_response(too_large, scope["path"])(scope, receive, send)
                 return
             handler = self.handlers.get(scope["path"])
-            # GET / is the dashboard's; other methods on the ingest-only paths are refused.
-            if handler is not None and (scope["method"] == "POST" or scope["path"] != "/"):
+            if handler is not None and self._is_ingest(scope):
                 await self._ingest(handler, scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _is_ingest(scope: Scope) -> bool:
+        """POSTs are ingest; GET / and GET /events are the UI's, other methods are refused."""
+        if scope["method"] == "POST":
+            return True
+        path = scope["path"]
+        return path != "/" and not (scope["method"] in ("GET", "HEAD") and path in UI_PAGES)
 
     async def _ingest(self, handler: Endpoint, scope: Scope, receive: Receive,
                       send: Send) -> None:
@@ -209,6 +219,8 @@ def create_app(
         app.include_router(metrics_api.build_router())
     if "transform" in chosen:
         app.include_router(transform_api.build_router(*routing_from_settings(settings)))
+    if "ui" in chosen:
+        app.include_router(ui_pages.build_router())
     _document(app, with_ingest=committer is not None)
     if committer is None:
         return IngestFirst(app, {}, settings)  # still the front door's header limits

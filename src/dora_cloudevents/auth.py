@@ -31,3 +31,28 @@ def require_bearer(request: Request, tokens: Sequence[SecretStr], realm: str) ->
                       headers={"WWW-Authenticate": f'Bearer realm="{realm}"'})
     if not token_matches(candidate.strip(), tokens):
         raise Problem(403, f"the bearer token is not valid for {realm}")
+
+
+READ_COOKIE = "dora_read_session"
+"""The browser's read credential: set by the UI's sign-in form (EventSource sends no headers)."""
+
+
+def read_session_value(token: str) -> str:
+    """The cookie value for a read token: derived from it, so the cookie is not the token."""
+    return hmac.new(token.encode(), b"dora-cloudevents ui session", "sha256").hexdigest()
+
+
+def has_read_session(request: Request, tokens: Sequence[SecretStr]) -> bool:
+    """Whether the request carries the sign-in cookie of one of ``tokens``."""
+    given = request.cookies.get(READ_COOKIE, "").encode()
+    matched = False
+    for token in tokens:
+        expected = read_session_value(token.get_secret_value()).encode()
+        matched |= hmac.compare_digest(given, expected)
+    return matched
+
+
+def require_reader(request: Request, tokens: Sequence[SecretStr]) -> None:
+    """The read API and UI: a bearer token, or the UI's sign-in cookie; no-op without tokens."""
+    if tokens and not has_read_session(request, tokens):
+        require_bearer(request, tokens, "read API")

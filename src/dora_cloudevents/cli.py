@@ -335,3 +335,68 @@ def import_(file: Path, database_url: str | None, config_file: str | None,
     if outcome.failure is not None:
         raise click.ClickException(outcome.describe())
     click.echo(outcome.describe())
+
+
+@main.command()
+@db_option
+@config_option
+@click.option("--seed", type=int, default=42, show_default=True,
+              help="Random seed: the same seed and --end give the same history.")
+@click.option("--days", type=click.IntRange(7, 730), default=120, show_default=True,
+              help="How many days of history, up to --end.")
+@click.option("--end", metavar="TIME", help="End of the history, RFC 3339 or YYYY-MM-DD "
+              "(default: now, to the hour).")
+@click.option("--write-config", metavar="FILE", default="dora-demo.yaml", show_default=True,
+              help="Where to write the demo's service catalogue (teams, aliases); '' for none.")
+@click.option("--force", is_flag=True, help="Add the demo to a database that has events.")
+def demo(database_url: str | None, config_file: str | None, seed: int, days: int,
+         end: str | None, write_config: str, force: bool) -> None:
+    """Load a realistic sample history (five services, three teams, months of GitHub,
+    Kubernetes, Tekton, PagerDuty events and native CDEvents) through the ingest path."""
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from dora_cloudevents.demo.load import (
+        DemoError,
+        demo_config_yaml,
+        load_demo,
+        stored_events,
+    )
+    from dora_cloudevents.demo.world import generate
+    from dora_cloudevents.metrics.filters import FilterError, parse_moment
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    settings = _settings(config_file, database_url=database_url)
+    try:
+        until = (parse_moment(end, "end") if end else
+                 datetime.now(UTC).replace(minute=0, second=0, microsecond=0))
+    except FilterError as error:
+        raise click.BadParameter(str(error), param_hint="--end") from None
+    engine = _open_database(settings)
+    existing = stored_events(engine)
+    if existing and not force:
+        raise click.ClickException(
+            f"the database already holds {existing} events; the demo goes into an empty one "
+            "(e.g. --db sqlite:///demo.db), or add it anyway with --force")
+    deliveries = generate(seed, until, days)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("sending the demo's events", total=len(deliveries))
+        try:
+            result = load_demo(engine, settings, deliveries,
+                               progress=lambda done: progress.advance(task, done))
+        except DemoError as error:
+            raise click.ClickException(str(error)) from None
+    sent = ", ".join(f"{count} to {path}" for path, count in sorted(result.by_path.items()))
+    click.echo(f"sent {result.deliveries} events in {result.requests} requests ({sent}): "
+               f"{result.accepted} accepted, {result.duplicates} duplicates")
+    _print_route_stats(result.route, engine)
+    click.echo(f"projected {result.projected} CDEvents")
+    hint = "dora-ce serve"
+    if write_config:
+        Path(write_config).write_text(demo_config_yaml(), encoding="utf-8")
+        click.echo(f"wrote the demo's services and teams to {write_config}")
+        hint += f" --config {write_config}"
+    if database_url:
+        hint += f" --db {database_url}"
+    click.echo(f"next: {hint}   then open http://{settings.host}:{settings.port}/")

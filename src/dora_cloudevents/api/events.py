@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from sqlalchemy import Engine, Row
+from sse_starlette import EventSourceResponse
 
-from dora_cloudevents.auth import require_bearer
+from dora_cloudevents.api.stream import (
+    MonitorCursor,
+    cdevent_summary,
+    event_stream,
+    parse_position,
+)
+from dora_cloudevents.auth import require_reader
 from dora_cloudevents.events import format_rfc3339
+from dora_cloudevents.problems import Problem
+from dora_cloudevents.store import monitor
 from dora_cloudevents.store.events import latest_cdevents, latest_cloudevents
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="How many events, newest first.")]
@@ -46,8 +55,18 @@ def _link_next(request: Request, response: Response, rows: Sequence[Row[Any]], l
 
 
 def _read_access(request: Request) -> None:
-    """Bearer token from DORA_READ_TOKENS, when any is configured."""
-    require_bearer(request, request.app.state.settings.read_tokens, "read API")
+    """A token from DORA_READ_TOKENS (bearer or the UI's sign-in cookie), when any is set."""
+    require_reader(request, request.app.state.settings.read_tokens)
+
+
+def raw_event_detail(engine: Engine, seq: int) -> dict[str, Any]:
+    """One raw CloudEvent whole, with the CDEvents it produced (or why it produced none)."""
+    with engine.connect() as connection:
+        row = monitor.one_raw_event(connection, seq)
+        if row is None:
+            raise Problem(404, f"no raw event with seq {seq}")
+        produced = monitor.produced_by(connection, [seq])
+    return {**raw_event_view(row), "cdevents": [cdevent_summary(item) for item in produced]}
 
 
 def build_router() -> APIRouter:
@@ -69,16 +88,41 @@ def build_router() -> APIRouter:
         _link_next(request, response, rows, limit)
         return [raw_event_view(row) for row in rows]
 
+    @router.get("/events/stream", summary="New raw CloudEvents and CDEvents as Server-Sent "
+                "Events", response_class=EventSourceResponse)
+    def stream_events(
+        request: Request,
+        type: Annotated[str | None, Query(description="Only raw events of this type.")] = None,
+        source: Annotated[str | None, Query(description="Only raw events from this "
+                                            "source.")] = None,
+        after: Annotated[str | None, Query(pattern=r"^\d+\.\d+$", description="Start after "
+                                           "this position (an earlier message's id).")] = None,
+        last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> EventSourceResponse:
+        position = parse_position(last_event_id) or parse_position(after)
+        cursor = MonitorCursor.start(_engine(request), position, type, source)
+        return event_stream(_engine(request), cursor)
+
+    @router.get("/events/{seq}", summary="One raw CloudEvent whole, with the CDEvents it "
+                "produced")
+    def one_event(request: Request,
+                  seq: Annotated[int, Path(ge=1, description="The event's seq.")]
+                  ) -> dict[str, Any]:
+        return raw_event_detail(_engine(request), seq)
+
     @router.get("/cdevents", summary="Stored CDEvents, newest first, each returned whole")
     def list_cdevents(
         request: Request,
         response: Response,
         type: str | None = None,
+        origin_seq: Annotated[int | None, Query(ge=1, description="Only CDEvents produced "
+                                                "from this raw event.")] = None,
         limit: Limit = 50,
         before: Before = None,
     ) -> list[dict[str, Any]]:
         with _engine(request).connect() as connection:
-            rows = latest_cdevents(connection, type=type, limit=limit, before=before)
+            rows = latest_cdevents(connection, type=type, origin_seq=origin_seq, limit=limit,
+                                   before=before)
         _link_next(request, response, rows, limit)
         return [row.event for row in rows]
 

@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from starlette.responses import Response
 
-from dora_cloudevents.auth import require_bearer
+from dora_cloudevents.auth import require_reader
 from dora_cloudevents.config import Settings
 from dora_cloudevents.metrics import drilldown
 from dora_cloudevents.metrics.buckets import Bucket
@@ -65,8 +65,8 @@ def _settings(request: Request) -> Settings:
 
 
 def read_access(request: Request) -> None:
-    """Bearer token from DORA_READ_TOKENS, when any is configured."""
-    require_bearer(request, _settings(request).read_tokens, "read API")
+    """A token from DORA_READ_TOKENS (bearer or the UI's sign-in cookie), when any is set."""
+    require_reader(request, _settings(request).read_tokens)
 
 
 def selection(

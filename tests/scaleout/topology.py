@@ -175,5 +175,6 @@ def metrics_snapshot(api_url: str, window: dict[str, str]) -> dict[str, Any]:
         for name in DRILL_DOWNS:
             page = http.get(f"/api/v1/{name}", params={**window, "limit": 1}).json()
             snapshot[f"{name}_total"] = page["total"]
-        snapshot["deploy_frequency_day"] = http.get("/deploy-frequency/day").json()
+        snapshot["deploy_frequency_day"] = http.get("/deploy-frequency/day",
+                                                    params=window).json()
     return snapshot

@@ -214,6 +214,8 @@ def test_the_service_monitor_scrapes_the_api_with_its_token() -> None:
     (["--set", "router.mode=sometimes"], "router.mode"),
     (["--set", "mode=distributed"], "needs exactly one database"),
     (["--set", "knative.enabled=true"], "knative.enabled needs mode=distributed"),
+    (["-f", values_file("knative"), "--set", "serviceMonitor.enabled=true"],
+     "no plain Service to select under Knative"),
 ])
 def test_bad_values_are_refused_with_a_reason(settings: list[str], message: str) -> None:
     import subprocess

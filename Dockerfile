@@ -9,14 +9,15 @@ ARG PYTHON_VERSION=3.11
 # Build stage: a wheel of the project and a virtual environment with it and its
 # dependencies (all binary wheels, so no compiler is needed).
 FROM python:${PYTHON_VERSION}-slim AS build
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /opt/dora
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN /opt/dora/bin/pip install --no-compile . \
-    && /opt/dora/bin/pip uninstall --yes pip \
-    && find /opt/dora -name '__pycache__' -prune -exec rm -rf '{}' +
+# Byte-compiled here: the runtime's root file system may be read-only (as the Helm chart
+# sets it), where Python could not cache what it compiles at every start.
+RUN /opt/dora/bin/pip install . \
+    && /opt/dora/bin/pip uninstall --yes pip
 
 # Runtime stage: the interpreter and the virtual environment, nothing else.
 FROM python:${PYTHON_VERSION}-slim AS runtime
@@ -28,6 +29,7 @@ RUN groupadd --system --gid 10001 dora \
     && mkdir /data && chown dora:dora /data
 COPY --from=build /opt/dora /opt/dora
 ENV PATH=/opt/dora/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     DORA_HOST=0.0.0.0 \
     DORA_PORT=8080 \

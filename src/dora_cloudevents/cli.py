@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from dora_cloudevents.routing.router import Router, RouteStats, transform_event
 from dora_cloudevents.routing.targets import routing_from_settings
 from dora_cloudevents.store.db import is_unavailable, make_engine, write_transaction
 from dora_cloudevents.store.events import count_by_status, reset_for_rerouting
-from dora_cloudevents.store.migrate import upgrade
+from dora_cloudevents.store.migrate import SchemaNotReady, upgrade, wait_until_migrated
 from dora_cloudevents.store.schema import cloudevents_raw
 from dora_cloudevents.transformers.base import TransformError
 
@@ -35,6 +36,10 @@ db_option = click.option("--db", "database_url", metavar="URL",
 config_option = click.option("--config", "config_file", metavar="FILE",
                              type=click.Path(dir_okay=False),
                              help="YAML config file (env DORA_CONFIG).")
+no_migrate_option = click.option(
+    "--no-migrate", "no_migrate", is_flag=True, default=False,
+    help="Do not migrate the database; wait until `dora-ce db upgrade` has (for replicas; "
+         "env DORA_MIGRATE=false).")
 
 
 def _settings(config_file: str | None, **overrides: Any) -> Settings:
@@ -44,18 +49,31 @@ def _settings(config_file: str | None, **overrides: Any) -> Settings:
         raise click.ClickException(str(error)) from None
 
 
+def _migrate(no_migrate: bool) -> bool | None:
+    """--no-migrate overrides DORA_MIGRATE and the config file; absent, they decide."""
+    return False if no_migrate else None
+
+
 def _open_database(settings: Settings) -> Engine:
     engine = make_engine(settings.database_url)
     try:
-        upgrade(engine)
+        if settings.migrate:
+            upgrade(engine)
+        else:
+            wait_until_migrated(engine)
+    except SchemaNotReady as error:
+        raise click.ClickException(str(error)) from None
     except Exception as error:
         if is_unavailable(error):
-            raise click.ClickException(
-                f"cannot reach the database {engine.url.render_as_string(hide_password=True)}: "
-                f"{str(error).splitlines()[0]}"
-            ) from None
+            raise _unreachable(engine, error) from None
         raise
     return engine
+
+
+def _unreachable(engine: Engine, error: Exception) -> click.ClickException:
+    return click.ClickException(
+        f"cannot reach the database {engine.url.render_as_string(hide_password=True)}: "
+        f"{str(error).splitlines()[0]}")
 
 
 def _components(value: str | None) -> tuple[str, ...]:
@@ -85,14 +103,16 @@ def main() -> None:
 @click.option("--components", metavar="LIST",
               help=f"Comma-separated subset of: {', '.join(COMPONENTS)} "
               f"(default: {', '.join(sorted(ALL_COMPONENTS))}).")
+@no_migrate_option
 def serve(database_url: str | None, config_file: str | None, host: str | None,
-          port: int | None, components: str | None) -> None:
+          port: int | None, components: str | None, no_migrate: bool) -> None:
     """Run the service: every stage in one process, or the chosen --components."""
     import uvicorn
 
     from dora_cloudevents.app import create_app
 
-    settings = _settings(config_file, database_url=database_url, host=host, port=port)
+    settings = _settings(config_file, database_url=database_url, host=host, port=port,
+                         migrate=_migrate(no_migrate))
     chosen = _components(components)
     engine = _open_database(settings)
     try:
@@ -115,11 +135,28 @@ def db() -> None:
 @db.command("upgrade")
 @db_option
 @config_option
-def db_upgrade(database_url: str | None, config_file: str | None) -> None:
-    """Apply pending schema migrations (serve does this at start too)."""
+@click.option("--wait", "wait_seconds", type=float, default=0, show_default=True,
+              metavar="SECONDS",
+              help="Retry this long while the database is unreachable (a Job started beside "
+                   "its database).")
+def db_upgrade(database_url: str | None, config_file: str | None, wait_seconds: float) -> None:
+    """Apply pending schema migrations (serve does this at start too, unless --no-migrate)."""
     settings = _settings(config_file, database_url=database_url)
-    engine = _open_database(settings)
-    click.echo(f"database {engine.url.render_as_string(hide_password=True)} is up to date")
+    engine = make_engine(settings.database_url)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            applied = upgrade(engine)
+            break
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            if time.monotonic() >= deadline:
+                raise _unreachable(engine, error) from None
+            time.sleep(1)
+    where = engine.url.render_as_string(hide_password=True)
+    click.echo(f"database {where}: " + ("migrations applied, " if applied else "") +
+               "up to date")
 
 
 
@@ -153,9 +190,11 @@ def _run_until_stopped(name: str, step: Callable[[], int]) -> None:
 @db_option
 @config_option
 @once_option
-def route(database_url: str | None, config_file: str | None, once: bool) -> None:
+@no_migrate_option
+def route(database_url: str | None, config_file: str | None, once: bool,
+          no_migrate: bool) -> None:
     """Turn pending raw CloudEvents into CDEvents with the routing table."""
-    settings = _settings(config_file, database_url=database_url)
+    settings = _settings(config_file, database_url=database_url, migrate=_migrate(no_migrate))
     engine = _open_database(settings)
     router = _router(settings, engine)
     if once:
@@ -168,9 +207,11 @@ def route(database_url: str | None, config_file: str | None, once: bool) -> None
 @db_option
 @config_option
 @once_option
-def project(database_url: str | None, config_file: str | None, once: bool) -> None:
+@no_migrate_option
+def project(database_url: str | None, config_file: str | None, once: bool,
+            no_migrate: bool) -> None:
     """Apply pending CDEvents to the entities the metrics are computed from."""
-    settings = _settings(config_file, database_url=database_url)
+    settings = _settings(config_file, database_url=database_url, migrate=_migrate(no_migrate))
     engine = _open_database(settings)
     projector = Projector(engine, settings)
     if once:

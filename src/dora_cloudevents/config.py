@@ -86,6 +86,9 @@ class Settings(_Strict):
     log_format: str = Field(default="text", pattern="^(text|json)$")
     remote_timeout_seconds: float = Field(default=10.0, gt=0)
     remote_attempts: int = Field(default=3, ge=1, le=10)
+    migrate: bool = Field(
+        default=True, description="Apply migrations at start; false: wait for `db upgrade`."
+    )
 
     _csv = field_validator(
         "ingest_tokens", "read_tokens", "production_environments", mode="before"

@@ -52,6 +52,10 @@ class ServiceConfig(_Strict):
 
 
 def _split_csv(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
@@ -67,7 +71,8 @@ class Settings(_Strict):
     max_batch_events: int = Field(default=10_000, gt=0)
     ingest_tokens: list[SecretStr] = Field(default_factory=list)
     read_tokens: list[SecretStr] = Field(default_factory=list)
-    metrics_token: SecretStr | None = None
+    # One key, several tokens (a list, or comma-separated) so a scraper's token can be rotated.
+    metrics_token: list[SecretStr] = Field(default_factory=list)
     github_webhook_secret: SecretStr | None = None
     gitlab_webhook_token: SecretStr | None = None
     pagerduty_webhook_secret: SecretStr | None = None
@@ -83,7 +88,8 @@ class Settings(_Strict):
     remote_attempts: int = Field(default=3, ge=1, le=10)
 
     _csv = field_validator(
-        "ingest_tokens", "read_tokens", "production_environments", mode="before"
+        "ingest_tokens", "read_tokens", "metrics_token", "production_environments",
+        mode="before"
     )(_split_csv)
 
 

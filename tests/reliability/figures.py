@@ -1,0 +1,44 @@
+"""Figures the reliability tests measure, kept in .reports/reliability.json for the docs.
+
+Each test records what it observed (events acknowledged and stored, recovery time, hostile
+inputs tried); ``python -m tests.reliability.figures`` prints them as the Markdown that
+docs/reliability.md quotes, with the run's date.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parents[2]
+REPORT = Path(os.environ.get("DORA_RELIABILITY_REPORT", PROJECT / ".reports" / "reliability.json"))
+
+
+def record(key: str, value: Any) -> None:
+    """Store ``value`` under the dotted ``key`` (tests run one at a time: no lock needed)."""
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    figures = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    figures[key] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), **value}
+    REPORT.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+
+
+def add_count(key: str, tried: int, server_errors: int) -> None:
+    """Add hostile inputs tried (and 5xx seen) to the running totals under ``key``."""
+    figures = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    previous = figures.get(key, {})
+    record(key, {"tried": previous.get("tried", 0) + tried,
+                 "server_errors": previous.get("server_errors", 0) + server_errors})
+
+
+def main() -> None:
+    figures = json.loads(REPORT.read_text())
+    for key in sorted(figures):
+        value = {k: v for k, v in figures[key].items() if k != "at"}
+        print(f"| `{key}` | {json.dumps(value)} | {figures[key]['at']} |")
+
+
+if __name__ == "__main__":
+    main()

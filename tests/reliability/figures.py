@@ -25,12 +25,9 @@ def record(key: str, value: Any) -> None:
     REPORT.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
 
 
-def add_count(key: str, tried: int, server_errors: int) -> None:
-    """Add hostile inputs tried (and 5xx seen) to the running totals under ``key``."""
-    figures = json.loads(REPORT.read_text()) if REPORT.exists() else {}
-    previous = figures.get(key, {})
-    record(key, {"tried": previous.get("tried", 0) + tried,
-                 "server_errors": previous.get("server_errors", 0) + server_errors})
+def count(key: str, tried: int, server_errors: int) -> None:
+    """Hostile inputs tried by one test in this run, and the 5xx answers among them."""
+    record(key, {"tried": tried, "server_errors": server_errors})
 
 
 def main() -> None:

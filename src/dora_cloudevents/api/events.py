@@ -13,7 +13,9 @@ from dora_cloudevents.events import format_rfc3339
 from dora_cloudevents.store.events import latest_cdevents, latest_cloudevents
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="How many events, newest first.")]
-Before = Annotated[int | None, Query(ge=1, description="Only events older than this seq.")]
+# le: a larger number overflows the databases' 64-bit integers (a 500 instead of a 400).
+Before = Annotated[int | None, Query(ge=1, le=2**63 - 1,
+                                     description="Only events older than this seq.")]
 STATUSES = ("pending", "routed", "unrouted", "failed")
 
 

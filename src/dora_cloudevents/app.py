@@ -27,6 +27,7 @@ from dora_cloudevents.ingest.committer import GroupCommitter
 from dora_cloudevents.ingest.openapi import document_problems
 from dora_cloudevents.ingest.routes import Endpoint, IngestEndpoints
 from dora_cloudevents.ingest.webhooks import WebhookEndpoints
+from dora_cloudevents.logs import RequestIds
 from dora_cloudevents.metrics.projector import Projector
 from dora_cloudevents.problems import (
     Problem,
@@ -183,7 +184,7 @@ def create_app(
         app.include_router(transform_api.build_router(*routing_from_settings(settings)))
     _document(app, with_ingest=committer is not None)
     if committer is None:
-        return app
+        return RequestIds(app)
     handlers = IngestEndpoints(settings, committer).handlers()
     handlers.update(WebhookEndpoints(settings, committer).handlers())
-    return IngestFirst(app, handlers)
+    return RequestIds(IngestFirst(app, handlers))

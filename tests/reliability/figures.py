@@ -18,11 +18,16 @@ REPORT = Path(os.environ.get("DORA_RELIABILITY_REPORT", PROJECT / ".reports" / "
 
 
 def record(key: str, value: Any) -> None:
-    """Store ``value`` under the dotted ``key`` (tests run one at a time: no lock needed)."""
+    """Store ``value`` under the dotted ``key``."""
     REPORT.parent.mkdir(parents=True, exist_ok=True)
-    figures = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    try:
+        figures = json.loads(REPORT.read_text())
+    except (OSError, ValueError):
+        figures = {}
     figures[key] = {"at": datetime.now(UTC).isoformat(timespec="seconds"), **value}
-    REPORT.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    partial = REPORT.with_name(f"{REPORT.name}.{os.getpid()}")
+    partial.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    partial.replace(REPORT)  # whole or not at all, should tests run in parallel (-n)
 
 
 def count(key: str, tried: int, server_errors: int) -> None:

@@ -1,20 +1,24 @@
-"""PostgreSQL really stopped and started under dora-ce serve: 503 + Retry-After, then recovery
-by itself, no restart. Runs on a private cluster (pg_createcluster on a free port), never on
-the shared one."""
+"""The database unavailable under dora-ce serve: 503 + Retry-After, then recovery by itself,
+no restart. PostgreSQL is really stopped and started, on a private cluster (pg_createcluster
+on a free port, never the shared one); SQLite is locked by another process."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.reliability.figures import record
 from tests.reliability.support import (
+    STRUCTURED,
     Clients,
     Serve,
     assert_exactly_once,
+    cloudevent,
     private_cluster,
     stored_counts,
 )
@@ -71,3 +75,32 @@ def test_ingest_answers_503_while_postgres_is_down_and_recovers_alone(tmp_path: 
         "answered_503": sum(1 for _, s in outcomes.statuses if s == 503),
         "acknowledged": len(outcomes.acked), "acknowledged_and_stored_once": sum(
             1 for i in outcomes.acked if stored.get(i) == 1)})
+
+
+@pytest.mark.slow
+def test_ingest_answers_503_while_another_process_locks_sqlite(tmp_path: Path) -> None:
+    """Another writer (a `sqlite3` shell, a backup) holds the lock past the busy timeout."""
+    database = tmp_path / "dora.db"
+    with Serve(f"sqlite:///{database}", tmp_path / "serve.log") as server, httpx.Client(
+            base_url=server.url, timeout=30) as http:
+        locker = sqlite3.connect(database, isolation_level=None)
+        try:
+            locker.execute("BEGIN IMMEDIATE")
+            asked = time.monotonic()
+            locked = http.post("/events", content=orjson.dumps(cloudevent(SOURCE, "locked")),
+                               headers=STRUCTURED)
+            waited = time.monotonic() - asked
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        released = time.monotonic()
+        after = http.post("/events", content=orjson.dumps(cloudevent(SOURCE, "after")),
+                          headers=STRUCTURED)
+        recovered = time.monotonic() - released
+    assert locked.status_code == 503 and locked.headers["retry-after"] == "5"
+    assert locked.headers["content-type"].startswith("application/problem+json")
+    assert after.status_code == 202
+    assert stored_counts(f"sqlite:///{database}", SOURCE) == {"after": 1}
+    record("database_outage.sqlite_locked", {
+        "answered_503_after_seconds": round(waited, 1),
+        "recovery_seconds": round(recovered, 2)})

@@ -37,7 +37,7 @@ from dora_cloudevents.problems import (
 )
 from dora_cloudevents.routing.router import Router
 from dora_cloudevents.routing.targets import routing_from_settings
-from dora_cloudevents.store.db import is_unavailable
+from dora_cloudevents.store.db import is_unavailable, refused_value
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,14 @@ def _http_problem(request: Request, error: Exception) -> Response:
 def _server_error(request: Request, error: Exception) -> Response:
     if is_unavailable(error):
         return problem_response(storage_unavailable(), request.url.path)
+    reason = refused_value(error)
+    if reason is not None:
+        # The database refused a value the request carried (PostgreSQL: a NUL character in
+        # a text or a filter): the client's to fix, so a 400 naming it rather than a 500.
+        log.warning("%s %s: the database refused a value: %s", request.method,
+                    request.url.path, reason)
+        return problem_response(Problem(400, f"the database cannot take a value of this "
+                                        f"request: {reason}"), request.url.path)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     return problem_response(Problem(500, "internal error; see the server log"), request.url.path)
 

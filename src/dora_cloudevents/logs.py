@@ -6,6 +6,7 @@ import itertools
 import logging
 import re
 import secrets
+import sys
 from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -122,16 +123,30 @@ class JsonFormatter(_Redacting):
         return orjson.dumps(entry).decode()
 
 
+class _StandardError(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is written (click's test runner and
+    pytest swap it), not to the stream that was there when logging was configured."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure_logging(log_format: str = "text", secret_values: Iterable[str] = ()) -> None:
-    """Send every log line to standard error in ``log_format``, masking ``secret_values``."""
+    """Send every log line to standard error in ``log_format``, masking ``secret_values``.
+    Replaces the handler an earlier call installed; leaves other handlers alone."""
     if log_format not in FORMATS:
         raise ValueError(f"log format {log_format!r}: choose one of {', '.join(FORMATS)}")
-    handler = logging.StreamHandler()
+    handler = _StandardError()
     handler.addFilter(_Context())
     handler.setFormatter(JsonFormatter(secret_values) if log_format == "json" else _Redacting(
         secret_values, "%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
-    for previous in list(root.handlers):
+    for previous in [h for h in root.handlers if isinstance(h, _StandardError)]:
         root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(logging.INFO)

@@ -3,7 +3,6 @@ them however the requests carry or get their credentials wrong."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dora_cloudevents.auth import configured_secrets
 from dora_cloudevents.config import Settings
 from dora_cloudevents.logs import configure_logging
 from tests.reliability.support import Serve
@@ -98,22 +98,17 @@ def test_json_logs_carry_request_ids_and_no_secret(tmp_path: Path) -> None:
             assert secret not in response.text
 
 
-def test_text_logs_name_the_request_and_mask_configured_secrets() -> None:
+def test_text_logs_name_the_request_and_mask_configured_secrets(
+        capsys: pytest.CaptureFixture[str]) -> None:
     settings = Settings.model_validate({"ingest_tokens": "tok-A1b2,tok-C3d4",
                                         "database_url": "postgresql://u:pw-9z8y@db/x"})
-    from dora_cloudevents.auth import configured_secrets
-
     configure_logging("text", configured_secrets(settings))
-    stream = io.StringIO()
-    handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(stream)
     try:
         logging.getLogger("dora_cloudevents.test").warning(
             "connect to postgresql://u:pw-9z8y@db/x failed; token tok-C3d4 refused")
     finally:
         configure_logging()
-    line = stream.getvalue()
+    line = capsys.readouterr().err
     assert "WARNING dora_cloudevents.test connect to" in line
     assert "pw-9z8y" not in line and "tok-C3d4" not in line
     assert line.count("[redacted]") == 2

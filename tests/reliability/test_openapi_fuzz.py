@@ -28,7 +28,7 @@ EXAMPLES = 25  # per operation and mode: ~15 operations x 2 modes x 2 databases
 def fuzz(operation: schemathesis.APIOperation, mode: GenerationMode, url: str,
          calls: list[int]) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES, deadline=timedelta(seconds=10), database=None,
+    @settings(max_examples=EXAMPLES, deadline=timedelta(seconds=10), derandomize=True,
               suppress_health_check=list(HealthCheck))
     def run(case: schemathesis.Case) -> None:
         response = case.call(base_url=url, timeout=10)

@@ -33,6 +33,7 @@ from dora_cloudevents.ingest.routes import (
     IngestRequest,
 )
 from dora_cloudevents.ingest.webhooks import WebhookEndpoints
+from dora_cloudevents.logs import RequestIds
 from dora_cloudevents.metrics.projector import Projector
 from dora_cloudevents.problems import (
     Problem,
@@ -42,7 +43,7 @@ from dora_cloudevents.problems import (
 )
 from dora_cloudevents.routing.router import Router
 from dora_cloudevents.routing.targets import routing_from_settings
-from dora_cloudevents.store.db import is_unavailable
+from dora_cloudevents.store.db import is_unavailable, refused_value
 from dora_cloudevents.ui import pages as ui_pages
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,14 @@ def _http_problem(request: Request, error: Exception) -> Response:
 def _server_error(request: Request, error: Exception) -> Response:
     if is_unavailable(error):
         return problem_response(storage_unavailable(), request.url.path)
+    reason = refused_value(error)
+    if reason is not None:
+        # The database refused a value the request carried (PostgreSQL: a NUL character in
+        # a text or a filter): the client's to fix, so a 400 naming it rather than a 500.
+        log.warning("%s %s: the database refused a value: %s", request.method,
+                    request.url.path, reason)
+        return problem_response(Problem(400, f"the database cannot take a value of this "
+                                        f"request: {reason}"), request.url.path)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     return problem_response(Problem(500, "internal error; see the server log"), request.url.path)
 
@@ -223,7 +232,8 @@ def create_app(
         app.include_router(ui_pages.build_router())
     _document(app, with_ingest=committer is not None)
     if committer is None:
-        return IngestFirst(app, {}, settings)  # still the front door's header limits
+        # Even without ingest, the front door applies the header limits.
+        return RequestIds(IngestFirst(app, {}, settings))
     handlers = IngestEndpoints(settings, committer).handlers()
     handlers.update(WebhookEndpoints(settings, committer).handlers())
-    return IngestFirst(app, handlers, settings)
+    return RequestIds(IngestFirst(app, handlers, settings))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from collections.abc import Sequence
 
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from starlette.requests import Request
 
+from dora_cloudevents.config import Settings
 from dora_cloudevents.problems import Problem
 
 
@@ -56,3 +60,17 @@ def require_reader(request: Request, tokens: Sequence[SecretStr]) -> None:
     """The read API and UI: a bearer token, or the UI's sign-in cookie; no-op without tokens."""
     if tokens and not has_read_session(request, tokens):
         require_bearer(request, tokens, "read API")
+
+
+def configured_secrets(settings: Settings) -> list[str]:
+    """Every credential value the settings hold (each part of a comma-separated list too, and
+    the database password), for the log formatter to mask should one ever reach a log line."""
+    values = [token.get_secret_value() for token in
+              (*settings.ingest_tokens, *settings.read_tokens, *settings.metrics_token)]
+    for secret in (settings.github_webhook_secret, settings.gitlab_webhook_token,
+                   settings.pagerduty_webhook_secret):
+        if secret is not None:
+            values += [part.strip() for part in secret.get_secret_value().split(",")]
+    with contextlib.suppress(ArgumentError):  # a bad URL is reported where it is used
+        values.append(make_url(settings.database_url).password or "")
+    return [value for value in values if value]

@@ -18,10 +18,12 @@ import orjson
 from sqlalchemy import Engine
 
 from dora_cloudevents.app import ALL_COMPONENTS, COMPONENTS
+from dora_cloudevents.auth import configured_secrets
 from dora_cloudevents.background import run_continuously
 from dora_cloudevents.config import ConfigError, Settings, load_settings
 from dora_cloudevents.events import CloudEvent, format_rfc3339
 from dora_cloudevents.ingest.files import DEFAULT_BATCH_SIZE, import_lines, send_file
+from dora_cloudevents.logs import FORMATS, configure_logging
 from dora_cloudevents.metrics.projector import Projector, reset_projection
 from dora_cloudevents.routing.router import Router, RouteStats, transform_event
 from dora_cloudevents.routing.targets import routing_from_settings
@@ -30,6 +32,8 @@ from dora_cloudevents.store.events import count_by_status, reset_for_rerouting
 from dora_cloudevents.store.migrate import SchemaNotReady, upgrade, wait_until_migrated
 from dora_cloudevents.store.schema import cloudevents_raw
 from dora_cloudevents.transformers.base import TransformError
+
+log = logging.getLogger(__name__)
 
 db_option = click.option("--db", "database_url", metavar="URL",
                          help="Database URL (default sqlite:///dora.db; env DORA_DATABASE_URL).")
@@ -44,9 +48,11 @@ no_migrate_option = click.option(
 
 def _settings(config_file: str | None, **overrides: Any) -> Settings:
     try:
-        return load_settings(config_file, overrides)
+        settings = load_settings(config_file, overrides)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
+    configure_logging(settings.log_format, configured_secrets(settings))
+    return settings
 
 
 def _migrate(no_migrate: bool) -> bool | None:
@@ -91,8 +97,7 @@ def _components(value: str | None) -> tuple[str, ...]:
 @click.version_option(package_name="dora-cloudevents")
 def main() -> None:
     """dora-cloudevents: CloudEvents in, CDEvents through, DORA metrics out."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step
+    configure_logging()  # until a command's settings say which format
 
 
 @main.command()
@@ -104,25 +109,30 @@ def main() -> None:
               help=f"Comma-separated subset of: {', '.join(COMPONENTS)} "
               f"(default: {', '.join(sorted(ALL_COMPONENTS))}).")
 @no_migrate_option
+@click.option("--log-format", type=click.Choice(FORMATS),
+              help="Log lines as text or JSON objects (default text; env DORA_LOG_FORMAT).")
 def serve(database_url: str | None, config_file: str | None, host: str | None,
-          port: int | None, components: str | None, no_migrate: bool) -> None:
+          port: int | None, components: str | None, no_migrate: bool,
+          log_format: str | None) -> None:
     """Run the service: every stage in one process, or the chosen --components."""
     import uvicorn
 
     from dora_cloudevents.app import create_app
 
     settings = _settings(config_file, database_url=database_url, host=host, port=port,
-                         migrate=_migrate(no_migrate))
+                         migrate=_migrate(no_migrate), log_format=log_format)
     chosen = _components(components)
     engine = _open_database(settings)
     try:
         app = create_app(settings, engine, chosen)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"dora-ce serving {', '.join(chosen)} on http://{settings.host}:{settings.port} "
-               f"({engine.dialect.name})", err=True)
+    # A log line, not an echo: with --log-format json, standard error is all JSON.
+    log.info("dora-ce serving %s on http://%s:%d (%s)", ", ".join(chosen), settings.host,
+             settings.port, engine.dialect.name)
+    # log_config=None: uvicorn's own lines go through the format configured above.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False,
+                access_log=False, log_config=None,
                 # Bounds the header block if uvicorn falls back to h11 (no httptools).
                 h11_max_incomplete_event_size=settings.max_header_bytes)
 

@@ -52,6 +52,10 @@ class ServiceConfig(_Strict):
 
 
 def _split_csv(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
@@ -72,7 +76,8 @@ class Settings(_Strict):
     body_read_timeout_seconds: float = Field(default=30.0, gt=0)
     ingest_tokens: list[SecretStr] = Field(default_factory=list)
     read_tokens: list[SecretStr] = Field(default_factory=list)
-    metrics_token: SecretStr | None = None
+    # One key, several tokens (a list, or comma-separated) so a scraper's token can be rotated.
+    metrics_token: list[SecretStr] = Field(default_factory=list)
     github_webhook_secret: SecretStr | None = None
     gitlab_webhook_token: SecretStr | None = None
     pagerduty_webhook_secret: SecretStr | None = None
@@ -91,7 +96,8 @@ class Settings(_Strict):
     )
 
     _csv = field_validator(
-        "ingest_tokens", "read_tokens", "production_environments", mode="before"
+        "ingest_tokens", "read_tokens", "metrics_token", "production_environments",
+        mode="before"
     )(_split_csv)
 
 

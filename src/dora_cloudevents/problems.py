@@ -9,6 +9,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dora_cloudevents.logs import current_request_id
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -35,6 +37,9 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
             "detail": problem.detail}
     if instance:
         body["instance"] = instance
+    request_id = current_request_id()
+    if request_id:  # so a user can quote it and the operator find the request in the logs
+        body["request_id"] = request_id
     return Response(orjson.dumps(body), status_code=problem.status, headers=problem.headers,
                     media_type=PROBLEM_JSON)
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, Row
 from sse_starlette import EventSourceResponse
 
 from dora_cloudevents.api.stream import (
+    MAX_SEQ,
     MonitorCursor,
     cdevent_summary,
     event_stream,
@@ -22,7 +23,9 @@ from dora_cloudevents.store import monitor
 from dora_cloudevents.store.events import latest_cdevents, latest_cloudevents
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="How many events, newest first.")]
-Before = Annotated[int | None, Query(ge=1, description="Only events older than this seq.")]
+# le: a larger number overflows the databases' 64-bit integers (a 500 instead of a 400).
+Before = Annotated[int | None, Query(ge=1, le=MAX_SEQ,
+                                     description="Only events older than this seq.")]
 STATUSES = ("pending", "routed", "unrouted", "failed")
 
 
@@ -62,7 +65,7 @@ def _read_access(request: Request) -> None:
 def raw_event_detail(engine: Engine, seq: int) -> dict[str, Any]:
     """One raw CloudEvent whole, with the CDEvents it produced (or why it produced none)."""
     with engine.connect() as connection:
-        row = monitor.one_raw_event(connection, seq)
+        row = monitor.one_raw_event(connection, seq) if seq <= MAX_SEQ else None
         if row is None:
             raise Problem(404, f"no raw event with seq {seq}")
         produced = monitor.produced_by(connection, [seq])
@@ -100,13 +103,16 @@ def build_router() -> APIRouter:
         last_event_id: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> EventSourceResponse:
         position = parse_position(last_event_id) or parse_position(after)
+        if after is not None and parse_position(after) is None:
+            raise Problem(400, f"after={after!r} is past the largest position "
+                          f"({MAX_SEQ}.{MAX_SEQ})")
         cursor = MonitorCursor.start(_engine(request), position, type, source)
         return event_stream(_engine(request), cursor)
 
     @router.get("/events/{seq}", summary="One raw CloudEvent whole, with the CDEvents it "
                 "produced")
     def one_event(request: Request,
-                  seq: Annotated[int, Path(ge=1, description="The event's seq.")]
+                  seq: Annotated[int, Path(ge=1, le=MAX_SEQ, description="The event's seq.")]
                   ) -> dict[str, Any]:
         return raw_event_detail(_engine(request), seq)
 

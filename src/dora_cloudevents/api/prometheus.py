@@ -114,8 +114,7 @@ def build_router(engine: Engine, settings: Settings) -> APIRouter:
     @router.get("/metrics", summary="Prometheus metrics: pipeline health and DORA values",
                 response_class=Response)
     def metrics(request: Request) -> Response:
-        if settings.metrics_token is not None:
-            require_bearer(request, [settings.metrics_token], "metrics")
+        require_bearer(request, settings.metrics_token, "metrics")
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -30,6 +30,8 @@ BATCH = 200
 WATCHED = 500
 """Raw events a stream keeps watching for their routing outcome and CDEvents."""
 PING_SECONDS = 15
+MAX_SEQ = 2**63 - 1
+"""The largest seq the databases' 64-bit integers hold; a position past it is not one."""
 
 
 def raw_summary(row: Row[Any]) -> dict[str, Any]:
@@ -54,7 +56,8 @@ def parse_position(text: str | None) -> tuple[int, int] | None:
     raw, _, cd = text.strip().partition(".")
     if not (raw.isdigit() and cd.isdigit()):
         return None
-    return int(raw), int(cd)
+    position = int(raw), int(cd)
+    return position if max(position) <= MAX_SEQ else None
 
 
 class MonitorCursor:

@@ -100,6 +100,11 @@ def _hmac_sha256(secret: str, body: bytes) -> bytes:
     return hmac.new(secret.encode(), body, hashlib.sha256).digest()
 
 
+def _secrets(setting: SecretStr) -> list[str]:
+    """The comma-separated secrets of a setting: old and new both work during a rotation."""
+    return [part.strip() for part in setting.get_secret_value().split(",") if part.strip()]
+
+
 def _hex(text: str) -> bytes:
     try:
         return bytes.fromhex(text)
@@ -212,8 +217,10 @@ def verify_github(headers: Headers, body: bytes, secret: SecretStr) -> None:
                             "set the same secret on the GitHub webhook", "X-Hub-Signature-256",
                             "github")
     scheme, _, digest = given.partition("=")
-    expected = _hmac_sha256(secret.get_secret_value(), body)
-    if not (hmac.compare_digest(_hex(digest), expected) and scheme == "sha256"):
+    matched = False
+    for key in _secrets(secret):  # several while the secret is rotated; all are compared
+        matched |= hmac.compare_digest(_hex(digest), _hmac_sha256(key, body))
+    if not (matched and scheme == "sha256"):
         raise Problem(403, "X-Hub-Signature-256 does not match the body: the webhook's secret "
                       "differs from DORA_GITHUB_WEBHOOK_SECRET, or the body was altered")
 
@@ -259,7 +266,10 @@ def verify_gitlab(headers: Headers, body: bytes, secret: SecretStr) -> None:
     if not given:
         raise _unauthorized("X-Gitlab-Token is missing: this endpoint has a webhook token, set "
                             "it as the GitLab webhook's secret token", "X-Gitlab-Token", "gitlab")
-    if not hmac.compare_digest(given.encode(), secret.get_secret_value().encode()):
+    matched = False
+    for key in _secrets(secret):  # several while the token is rotated; all are compared
+        matched |= hmac.compare_digest(given.encode(), key.encode())
+    if not matched:
         raise Problem(403, "X-Gitlab-Token is not the token in DORA_GITLAB_WEBHOOK_TOKEN")
 
 
@@ -285,9 +295,8 @@ def verify_pagerduty(headers: Headers, body: bytes, secret: SecretStr) -> None:
     # list several secrets too (comma-separated) so ours can be rotated without downtime.
     signatures = [_hex(part.strip()[3:]) for part in given.split(",")
                   if part.strip().startswith("v1=")]
-    secrets = [part.strip() for part in secret.get_secret_value().split(",") if part.strip()]
     matched = False
-    for key in secrets:  # every pair is compared, so timing tells nothing of which matched
+    for key in _secrets(secret):  # every pair is compared: timing tells not which matched
         expected = _hmac_sha256(key, body)
         for signature in signatures:
             matched |= hmac.compare_digest(signature, expected)

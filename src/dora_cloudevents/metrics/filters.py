@@ -16,6 +16,9 @@ from dora_cloudevents.events import parse_rfc3339
 from dora_cloudevents.metrics.catalog import ServiceCatalog
 
 DEFAULT_WINDOW = timedelta(days=90)
+# Window bounds far from datetime's limits, so the default window and the series' buckets
+# (next month, next year) never step outside them (an OverflowError: a 500, not a 400).
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 ALL = "*"
 """``environment=*`` selects every environment even when production environments are set."""
 
@@ -89,8 +92,13 @@ def _moment(value: str | datetime | None, name: str) -> datetime | None:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise FilterError(f"'{name}' must carry a time zone (an RFC 3339 offset or Z)")
-        return value.astimezone(UTC)
-    return parse_moment(value, name)
+        moment = value.astimezone(UTC)
+    else:
+        moment = parse_moment(value, name)
+    if not EARLIEST <= moment <= LATEST:
+        raise FilterError(f"'{name}' must lie between {_show(EARLIEST)} and {_show(LATEST)}, "
+                          f"not {_show(moment)}")
+    return moment
 
 
 def _names(value: str | None) -> list[str]:

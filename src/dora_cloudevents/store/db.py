@@ -78,5 +78,18 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, exc.OperationalError | exc.InterfaceError | exc.TimeoutError)
 
 
+def refused_value(error: BaseException) -> str | None:
+    """What the database said when it refused a value as data (PostgreSQL: a NUL character
+    in a text or JSON value, a number out of range), else None. Raw driver errors count too
+    (the PostgreSQL ingest path inserts through the driver): PEP 249 names the class."""
+    dbapi = error.orig if isinstance(error, exc.DBAPIError) and error.orig else error
+    if not any(cls.__name__ == "DataError" for cls in type(dbapi).__mro__):
+        return None
+    lines = str(dbapi).splitlines() or ["invalid value"]
+    details = [line.removeprefix("DETAIL:").strip() for line in lines[1:]
+               if line.startswith("DETAIL:")]
+    return "; ".join([lines[0], *details])[:300]
+
+
 def backend_name(engine: Engine) -> str:
     return engine.dialect.name

@@ -24,7 +24,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Mount
 
 from dora_cloudevents.api.events import raw_event_detail
-from dora_cloudevents.api.stream import cdevent_summary, raw_summary
+from dora_cloudevents.api.stream import MAX_SEQ, cdevent_summary, raw_summary
 from dora_cloudevents.auth import READ_COOKIE, read_session_value, token_matches
 from dora_cloudevents.config import Settings
 from dora_cloudevents.metrics import drilldown
@@ -247,7 +247,7 @@ def raw_event_page(request: Request, seq: int) -> Response:
 
 def cdevent_page(request: Request, seq: int) -> Response:
     with _engine(request).connect() as connection:
-        row = monitor.one_cdevent(connection, seq)
+        row = monitor.one_cdevent(connection, seq) if seq <= MAX_SEQ else None
     if row is None:
         raise Problem(404, f"no CDEvent with seq {seq}")
     detail = {**cdevent_summary(row), "event": row.event}

@@ -2,20 +2,21 @@
 
 Facts are merged so that their order does not matter (earliest detection, latest
 resolution, first-seen service...), and every partition (service, environment) a batch
-touched is re-linked from the facts as they now stand: events arriving late or out of
-order give the same result as events arriving in time order.
+affected is re-linked from the earliest time the batch affected in it (metrics/affected.py)
+from the facts as they now stand: events arriving late or out of order give the same result
+as events arriving in time order, and the cost follows the new events, not the history.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, case, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, Table, case, func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dora_cloudevents.config import Settings
+from dora_cloudevents.metrics.affected import Touched, affected
 from dora_cloudevents.metrics.catalog import ServiceCatalog
 from dora_cloudevents.metrics.facts import (
     ChangeFact,
@@ -28,7 +29,12 @@ from dora_cloudevents.metrics.facts import (
     event_kind,
     incident_fact,
 )
-from dora_cloudevents.metrics.linking import Partition, refresh_changes, relink
+from dora_cloudevents.metrics.linking import (
+    chunks,
+    refresh_first_deployments,
+    relink,
+    update_change_times,
+)
 from dora_cloudevents.store.db import write_transaction
 from dora_cloudevents.store.events import claim_pending, set_statuses, still_pending
 from dora_cloudevents.store.schema import (
@@ -44,22 +50,15 @@ from dora_cloudevents.store.schema import (
 
 log = logging.getLogger(__name__)
 
+# Projectors (replicas, overlapping CronJobs) take turns on PostgreSQL: a batch's links
+# depend on facts other batches are writing (a deployment and the push it ships), which an
+# uncommitted concurrent batch would hide. SQLite's BEGIN IMMEDIATE already serialises.
+PROJECTOR_LOCK = 0x646F7261_70726A  # "dora", "prj"
+
 
 def _insert(connection: Connection, table: Table) -> Any:
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
-
-
-@dataclass
-class Touched:
-    """What a batch changed, to decide which partitions to re-link."""
-
-    partitions: set[Partition] = field(default_factory=set)
-    repositories: set[str] = field(default_factory=set)
-    shas: set[str] = field(default_factory=set)
-    artifacts: set[str] = field(default_factory=set)
-    changes: set[str] = field(default_factory=set)
-    branches: set[tuple[str, str]] = field(default_factory=set)
 
 
 class Projector:
@@ -75,6 +74,9 @@ class Projector:
     def project_batch(self) -> int:
         """Project up to ``batch_size`` pending CDEvents; returns how many were claimed."""
         with write_transaction(self.engine) as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": PROJECTOR_LOCK})
             claimed = claim_pending(connection, cdevents_raw, self.batch_size)
             if connection.dialect.name == "sqlite":
                 pending = still_pending(connection, cdevents_raw, [row.seq for row in claimed])
@@ -117,14 +119,20 @@ class Projector:
                     touched: Touched) -> None:
         fact = deployment_fact(event, predicate)
         service = self.catalog.canonical(fact.service)
+        sha = commit_sha(fact.revision)
         connection.execute(_insert(connection, deployments).values(
             cdevent_seq=seq, service=service, environment=fact.environment, kind=fact.kind,
             artifact_id=fact.artifact_id, artifact_key=artifact_key(fact.artifact_id),
-            revision=fact.revision, revision_sha=commit_sha(fact.revision), time=fact.time,
+            revision=fact.revision, revision_sha=sha, revision_prefix=sha and sha[:7],
+            time=fact.time,
         ).on_conflict_do_nothing())
-        touched.partitions.add((service, fact.environment))
+        touched.partition_from((service, fact.environment), fact.time)
 
     def _change(self, connection: Connection, fact: ChangeFact, touched: Touched) -> None:
+        if fact.merge_commit_sha:
+            # A new merge commit replaces the old: what the old one shipped changes owner.
+            touched.shas.update(connection.execute(select(changes.c.merge_commit_sha).where(
+                changes.c.key == fact.key, changes.c.merge_commit_sha.is_not(None))).scalars())
         statement = _insert(connection, changes).values(
             key=fact.key, repository=fact.repository, kind=fact.kind, title=fact.title,
             branch=fact.branch, head_branch=fact.head_branch,
@@ -156,10 +164,8 @@ class Projector:
                  "timestamp": commit.timestamp, "change_key": fact.key,
                  "on_default_branch": fact.on_default_branch}
                 for commit in fact.commits])
-        if fact.repository:
-            touched.repositories.add(fact.repository)
-            if branch and fact.commits:
-                touched.branches.add((fact.repository, branch))
+        if fact.repository and branch and fact.commits:
+            touched.branches.add((fact.repository, branch))
         touched.changes.add(fact.key)
         touched.shas.update(commit.sha for commit in fact.commits)
         if fact.merge_commit_sha:
@@ -191,9 +197,12 @@ class Projector:
                                             merged.last_resolved_at),
             },
         ))
-        stored = connection.execute(select(incidents.c.service, incidents.c.environment)
+        stored = connection.execute(select(incidents.c.service, incidents.c.environment,
+                                           incidents.c.detected_at)
                                     .where(incidents.c.key == fact.key)).one()
-        touched.partitions.add((stored.service, stored.environment))
+        touched.incidents.add(fact.key)
+        if stored.detected_at is not None:
+            touched.partition_from((stored.service, stored.environment), stored.detected_at)
 
     def _artifact(self, connection: Connection, event: Any, touched: Touched) -> None:
         link = artifact_change(event)
@@ -204,53 +213,22 @@ class Projector:
         touched.artifacts.add(link[0])
 
     def _relink(self, connection: Connection, touched: Touched) -> None:
-        partitions = set(touched.partitions) | _partitions_of(connection, touched)
-        if connection.dialect.name == "postgresql" and partitions:
-            # Replicas re-linking one partition at once must take turns, or the later
-            # commit could overwrite links computed without the other's facts. Sorted,
-            # so two replicas never wait on each other in a cycle.
-            for service, environment in sorted(partitions):
-                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                                   {"key": f"{service}\x1f{environment}"})
-        for partition in sorted(partitions):
-            relink(connection, partition, self.settings.attribution_window)
-        refresh_changes(connection, _shipped_changes(connection, touched))
+        moved = _moved_changes(connection, touched)
+        update_change_times(connection, moved)  # before linking reads them for lead times
+        for partition, since in sorted(affected(connection, touched).items()):
+            relink(connection, partition, since, self.settings.attribution_window,
+                   touched.incidents)
+        refresh_first_deployments(connection, moved, None)
 
 
-def _partitions_of(connection: Connection, touched: Touched) -> set[Partition]:
-    """Partitions whose links new commits, changes or artifacts can change."""
-    conditions: list[Any] = []
-    if touched.repositories:
-        conditions.append(deployments.c.repository.in_(touched.repositories))
-    if touched.shas:
-        # Deployments not yet linked to a repository may now be resolvable.
-        conditions.append(deployments.c.repository.is_(None)
-                          & deployments.c.revision_sha.is_not(None))
-    if touched.artifacts:
-        conditions.append(deployments.c.artifact_key.in_(touched.artifacts))
-    if not conditions:
-        return set()
-    query = select(deployments.c.service, deployments.c.environment).where(
-        or_(*conditions)).distinct()
-    return {(row.service, row.environment) for row in connection.execute(query)}
-
-
-def _shipped_changes(connection: Connection, touched: Touched) -> set[str]:
-    """Changes whose time may have moved (their own events, or commits pushed to their PR
-    branch) and that some deployment shipped, so their lead times need refreshing."""
+def _moved_changes(connection: Connection, touched: Touched) -> set[str]:
+    """Changes whose time may have moved: their own events, or commits pushed to their
+    pull request's head branch."""
     keys = set(touched.changes)
-    for repository, branch in touched.branches:
+    for chunk in chunks(sorted(touched.branches)):
         keys.update(connection.execute(select(changes.c.key).where(
-            changes.c.repository == repository, changes.c.head_branch == branch)).scalars())
-    if not keys:
-        return set()
-    shipped = deployment_changes.c.change_key
-    return {key for chunk in _chunks(sorted(keys)) for key in connection.execute(
-        select(shipped).where(shipped.in_(chunk)).distinct()).scalars()}
-
-
-def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:
-    return [keys[start:start + size] for start in range(0, len(keys), size)]
+            tuple_(changes.c.repository, changes.c.head_branch).in_(chunk))).scalars())
+    return keys
 
 
 def _earliest(current: Any, new: Any) -> Any:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, tuple_
+from sqlalchemy import Connection, func, select
 
-from dora_cloudevents.metrics.linking import CHUNK, Line, Partition, chunks
+from dora_cloudevents.metrics.linking import Line, Partition, chunks, grouped
 from dora_cloudevents.store.schema import changes, commits, deployments
 
 
@@ -71,9 +71,9 @@ def _pull_request_commits(connection: Connection, keys: set[str]) -> set[str]:
                 found.add(row.merge_commit_sha)
             if row.kind == "pull_request" and row.repository and row.head_branch:
                 branches.add((row.repository, row.head_branch))
-    for chunk in chunks(sorted(branches)):
+    for repository, chunk in grouped(branches):
         found.update(connection.execute(select(commits.c.sha).where(
-            tuple_(commits.c.repository, commits.c.branch).in_(chunk))).scalars())
+            commits.c.repository == repository, commits.c.branch.in_(chunk))).scalars())
     return found
 
 
@@ -93,13 +93,18 @@ def _earliest_on_lines(connection: Connection, shas: set[str]) -> dict[Line, dat
 def _rows(connection: Connection, lines: dict[Line, datetime]) -> Iterable[Any]:
     """Per partition, the first deployment whose line had reached past a commit's time."""
     table = deployments.c
-    ordered = sorted(lines.items())
-    for begin in range(0, len(ordered), CHUNK // 5):
-        reached = [and_(table.repository == repository, table.branch == branch,
-                        table.revision_time >= moment)
-                   for (repository, branch), moment in ordered[begin:begin + CHUNK // 5]]
-        yield from connection.execute(_earliest().where(or_(*reached))
-                                      .group_by(table.service, table.environment))
+    by_repository: dict[str, dict[str, datetime]] = {}
+    for (repository, branch), moment in lines.items():
+        by_repository.setdefault(repository, {})[branch] = moment
+    for repository, branches in sorted(by_repository.items()):
+        query = (select(table.service, table.environment, table.branch, table.revision_time,
+                        table.time)
+                 .where(table.repository == repository,
+                        table.revision_time >= min(branches.values()),
+                        table.branch.in_(sorted(branches))))
+        for row in connection.execute(query):
+            if row.revision_time >= branches[row.branch]:
+                yield row
 
 
 def _revisions(connection: Connection, shas: set[str]) -> list[Any]:

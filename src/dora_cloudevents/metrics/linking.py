@@ -27,7 +27,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    tuple_,
     update,
 )
 
@@ -258,20 +257,21 @@ def _owners(connection: Connection, shipped: Iterable[tuple[str, list[Row[Any, A
     """The PR/MR each shipped commit belongs to, if any: the one whose merge (or squash)
     commit it is, else one whose head branch it was pushed to (else the push that brought
     it owns it). Ties between PRs go to the lowest key."""
-    wanted = sorted({(repository, row.sha) for repository, rows in shipped for row in rows})
+    wanted = ((repository, row.sha) for repository, rows in shipped for row in rows)
     owner: dict[tuple[str, str], str] = {}
-    for chunk in chunks(wanted):
-        pairs = tuple_(commits.c.repository, commits.c.sha).in_(chunk)
-        branch_owner = (select(commits.c.repository, commits.c.sha, func.min(changes.c.key))
+    for repository, chunk in grouped(wanted):
+        branch_owner = (select(commits.c.sha, func.min(changes.c.key))
                         .join(changes, and_(changes.c.repository == commits.c.repository,
                                             changes.c.head_branch == commits.c.branch))
-                        .where(pairs, changes.c.kind == "pull_request")
-                        .group_by(commits.c.repository, commits.c.sha))
-        owner.update({(row[0], row[1]): row[2] for row in connection.execute(branch_owner)})
-        merges = (select(changes.c.repository, changes.c.merge_commit_sha, func.min(changes.c.key))
-                  .where(tuple_(changes.c.repository, changes.c.merge_commit_sha).in_(chunk))
-                  .group_by(changes.c.repository, changes.c.merge_commit_sha))
-        owner.update({(row[0], row[1]): row[2] for row in connection.execute(merges)})
+                        .where(commits.c.repository == repository, commits.c.sha.in_(chunk),
+                               changes.c.kind == "pull_request")
+                        .group_by(commits.c.sha))
+        owner.update({(repository, row[0]): row[1] for row in connection.execute(branch_owner)})
+        merges = (select(changes.c.merge_commit_sha, func.min(changes.c.key))
+                  .where(changes.c.repository == repository,
+                         changes.c.merge_commit_sha.in_(chunk))
+                  .group_by(changes.c.merge_commit_sha))
+        owner.update({(repository, row[0]): row[1] for row in connection.execute(merges)})
     return owner
 
 
@@ -442,9 +442,10 @@ def _store_shipped(connection: Connection, partition: Partition, chain: list[Dep
     if before == after:
         return
     gone = sorted(before - after)
-    for chunk in chunks(gone):
+    if gone:
         connection.execute(delete(table).where(
-            tuple_(table.c.change_key, table.c.deployment_seq).in_(chunk)))
+            table.c.change_key == bindparam("b_key"), table.c.deployment_seq == bindparam("b_seq")),
+            [{"b_key": key, "b_seq": seq} for key, seq in gone])
     times = {d.seq: d.time for d in chain}
     added = sorted(after - before)
     if added:
@@ -500,6 +501,17 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
+def grouped(pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[str, list[str]]]:
+    """(first, chunk of seconds) for pairs: plain ``IN`` lists per first value compile and
+    run much faster than row-value ``IN`` lists."""
+    by_first: dict[str, set[str]] = {}
+    for first, second in pairs:
+        by_first.setdefault(first, set()).add(second)
+    for first, seconds in sorted(by_first.items()):
+        for chunk in chunks(sorted(seconds)):
+            yield first, chunk
+
+
 def chunks(keys: Sequence[Any], size: int = CHUNK) -> Iterator[list[Any]]:
     for begin in range(0, len(keys), size):
         yield list(keys[begin:begin + size])
@@ -520,12 +532,11 @@ def update_change_times(connection: Connection, keys: set[str]) -> None:
         branches = sorted({(c.repository, c.head_branch) for c in found
                            if c.kind == "pull_request" and c.head_branch})
         pushed: dict[Line, list[datetime]] = {}
-        for part in chunks(branches):
-            for row in connection.execute(select(commits.c.repository, commits.c.branch,
-                                                 commits.c.timestamp)
-                                          .where(tuple_(commits.c.repository,
-                                                        commits.c.branch).in_(part))):
-                pushed.setdefault((row.repository, row.branch), []).append(row.timestamp)
+        for repository, part in grouped(branches):
+            for row in connection.execute(select(commits.c.branch, commits.c.timestamp)
+                                          .where(commits.c.repository == repository,
+                                                 commits.c.branch.in_(part))):
+                pushed.setdefault((repository, row.branch), []).append(row.timestamp)
         for change in found:
             candidates = [_aware(own.get(change.key))]
             if change.kind == "pull_request" and change.head_branch:

@@ -10,9 +10,11 @@ as events arriving in time order, and the cost follows the new events, not the h
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, case, func, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dora_cloudevents.config import Settings
@@ -31,6 +33,7 @@ from dora_cloudevents.metrics.facts import (
 )
 from dora_cloudevents.metrics.linking import (
     chunks,
+    grouped,
     refresh_first_deployments,
     relink,
     update_change_times,
@@ -56,9 +59,51 @@ log = logging.getLogger(__name__)
 PROJECTOR_LOCK = 0x646F7261_70726A  # "dora", "prj"
 
 
-def _insert(connection: Connection, table: Table) -> Any:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+@dataclass
+class Writes:
+    """The rows a batch writes, per statement, in the order its CDEvents came: executed
+    together (each upsert still merges row by row, so the order-free merge rules hold)."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {
+        name: [] for name in ("deployments", "changes", "commits", "incidents", "artifacts")})
+
+
+@lru_cache(maxsize=2)
+def _statements(dialect_name: str) -> dict[str, Any]:
+    """Each entity's insert-or-merge statement, built once (building them per event cost
+    more than running them)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    change = dialect.insert(changes)
+    merged = change.excluded
+    incident = dialect.insert(incidents)
+    report = incident.excluded
+    return {
+        "deployments": dialect.insert(deployments).on_conflict_do_nothing(),
+        "changes": change.on_conflict_do_update(index_elements=["key"], set_={
+            "repository": func.coalesce(changes.c.repository, merged.repository),
+            "title": func.coalesce(changes.c.title, merged.title),
+            "branch": func.coalesce(changes.c.branch, merged.branch),
+            "head_branch": func.coalesce(changes.c.head_branch, merged.head_branch),
+            "merge_commit_sha": func.coalesce(merged.merge_commit_sha,
+                                              changes.c.merge_commit_sha),
+            "kind": _stronger_kind(merged.kind, changes.c.kind),
+            "created_at": _earliest(changes.c.created_at, merged.created_at),
+            "merged_at": _earliest(changes.c.merged_at, merged.merged_at),
+            "abandoned_at": _earliest(changes.c.abandoned_at, merged.abandoned_at),
+        }),
+        "commits": dialect.insert(commits).on_conflict_do_nothing(),
+        "incidents": incident.on_conflict_do_update(index_elements=["key"], set_={
+            # A report that names the service beats one that did not, whatever came first.
+            "service": case((incidents.c.service == "unknown", report.service),
+                            else_=incidents.c.service),
+            "artifact_key": func.coalesce(incidents.c.artifact_key, report.artifact_key),
+            "description": func.coalesce(incidents.c.description, report.description),
+            "detected_at": _earliest(incidents.c.detected_at, report.detected_at),
+            "last_detected_at": _latest(incidents.c.last_detected_at, report.last_detected_at),
+            "last_resolved_at": _latest(incidents.c.last_resolved_at, report.last_resolved_at),
+        }),
+        "artifacts": dialect.insert(artifact_changes).on_conflict_do_nothing(),
+    }
 
 
 class Projector:
@@ -81,8 +126,9 @@ class Projector:
             if connection.dialect.name == "sqlite":
                 pending = still_pending(connection, cdevents_raw, [row.seq for row in claimed])
                 claimed = [row for row in claimed if row.seq in pending]
-            touched = Touched()
-            outcomes = [self._apply(connection, row.seq, row.event, touched) for row in claimed]
+            touched, writes = Touched(), Writes()
+            outcomes = [self._apply(row.seq, row.event, touched, writes) for row in claimed]
+            _write(connection, writes, touched)
             set_statuses(connection, cdevents_raw, outcomes)
             self._relink(connection, touched)
             return len(claimed)
@@ -97,120 +143,44 @@ class Projector:
                 break
         return total
 
-    def _apply(self, connection: Connection, seq: int, event: Any, touched: Touched
+    def _apply(self, seq: int, event: Any, touched: Touched, writes: Writes
                ) -> tuple[int, str, str | None]:
         subject, predicate = event_kind(event)
         try:
             if subject == "service" and predicate in ("deployed", "upgraded", "rolledback"):
-                self._deployment(connection, seq, event, predicate, touched)
+                self._deployment(seq, event, predicate, touched, writes)
             elif subject == "change":
-                self._change(connection, change_fact(event, predicate), touched)
+                _change(change_fact(event, predicate), touched, writes)
             elif subject == "incident" and predicate in ("detected", "reported", "resolved"):
-                self._incident(connection, incident_fact(event, predicate), touched)
+                self._incident(incident_fact(event, predicate), writes)
             elif subject == "artifact" and predicate in ("packaged", "published"):
-                self._artifact(connection, event, touched)
+                _artifact(event, touched, writes)
         except (KeyError, TypeError, ValueError) as error:
             # Validated CDEvents cannot lack what the spec requires; this guards customData.
             log.warning("CDEvent %s could not be projected: %s", seq, error)
             return seq, "failed", f"{error.__class__.__name__}: {error}"
         return seq, "projected", None
 
-    def _deployment(self, connection: Connection, seq: int, event: Any, predicate: str,
-                    touched: Touched) -> None:
+    def _deployment(self, seq: int, event: Any, predicate: str, touched: Touched,
+                    writes: Writes) -> None:
         fact = deployment_fact(event, predicate)
         service = self.catalog.canonical(fact.service)
         sha = commit_sha(fact.revision)
-        connection.execute(_insert(connection, deployments).values(
-            cdevent_seq=seq, service=service, environment=fact.environment, kind=fact.kind,
-            artifact_id=fact.artifact_id, artifact_key=artifact_key(fact.artifact_id),
-            revision=fact.revision, revision_sha=sha, revision_prefix=sha and sha[:7],
-            time=fact.time,
-        ).on_conflict_do_nothing())
+        writes.rows["deployments"].append({
+            "cdevent_seq": seq, "service": service, "environment": fact.environment,
+            "kind": fact.kind, "artifact_id": fact.artifact_id,
+            "artifact_key": artifact_key(fact.artifact_id), "revision": fact.revision,
+            "revision_sha": sha, "revision_prefix": sha and sha[:7], "time": fact.time})
         touched.partition_from((service, fact.environment), fact.time)
 
-    def _change(self, connection: Connection, fact: ChangeFact, touched: Touched) -> None:
-        if fact.merge_commit_sha:
-            # A new merge commit replaces the old: what the old one shipped changes owner.
-            touched.shas.update(connection.execute(select(changes.c.merge_commit_sha).where(
-                changes.c.key == fact.key, changes.c.merge_commit_sha.is_not(None))).scalars())
-        statement = _insert(connection, changes).values(
-            key=fact.key, repository=fact.repository, kind=fact.kind, title=fact.title,
-            branch=fact.branch, head_branch=fact.head_branch,
-            merge_commit_sha=fact.merge_commit_sha,
-            created_at=fact.time if fact.predicate == "created" else None,
-            merged_at=fact.time if fact.predicate == "merged" else None,
-            abandoned_at=fact.time if fact.predicate == "abandoned" else None,
-        )
-        merged = statement.excluded
-        connection.execute(statement.on_conflict_do_update(
-            index_elements=["key"],
-            set_={
-                "repository": func.coalesce(changes.c.repository, merged.repository),
-                "title": func.coalesce(changes.c.title, merged.title),
-                "branch": func.coalesce(changes.c.branch, merged.branch),
-                "head_branch": func.coalesce(changes.c.head_branch, merged.head_branch),
-                "merge_commit_sha": func.coalesce(merged.merge_commit_sha,
-                                                  changes.c.merge_commit_sha),
-                "kind": _stronger_kind(merged.kind, changes.c.kind),
-                "created_at": _earliest(changes.c.created_at, merged.created_at),
-                "merged_at": _earliest(changes.c.merged_at, merged.merged_at),
-                "abandoned_at": _earliest(changes.c.abandoned_at, merged.abandoned_at),
-            },
-        ))
-        branch = fact.branch if fact.kind == "push" else fact.head_branch
-        if fact.commits and fact.repository and branch:
-            connection.execute(_insert(connection, commits).on_conflict_do_nothing(), [
-                {"repository": fact.repository, "branch": branch, "sha": commit.sha,
-                 "timestamp": commit.timestamp, "change_key": fact.key,
-                 "on_default_branch": fact.on_default_branch}
-                for commit in fact.commits])
-        if fact.repository and branch and fact.commits:
-            touched.branches.add((fact.repository, branch))
-        touched.changes.add(fact.key)
-        touched.shas.update(commit.sha for commit in fact.commits)
-        if fact.merge_commit_sha:
-            touched.shas.add(fact.merge_commit_sha)
-
-    def _incident(self, connection: Connection, fact: IncidentFact, touched: Touched) -> None:
-        service = self.catalog.canonical(fact.service or "unknown")
-        environment = fact.environment or self.default_environment
+    def _incident(self, fact: IncidentFact, writes: Writes) -> None:
         detected = fact.time if fact.predicate != "resolved" else None
-        resolved = fact.time if fact.predicate == "resolved" else None
-        statement = _insert(connection, incidents).values(
-            key=fact.key, service=service, environment=environment,
-            artifact_key=artifact_key(fact.artifact_id), description=fact.description,
-            detected_at=detected, last_detected_at=detected, last_resolved_at=resolved,
-        )
-        merged = statement.excluded
-        connection.execute(statement.on_conflict_do_update(
-            index_elements=["key"],
-            set_={
-                # A report that names the service beats one that did not, whatever came first.
-                "service": case((incidents.c.service == "unknown", merged.service),
-                                else_=incidents.c.service),
-                "artifact_key": func.coalesce(incidents.c.artifact_key, merged.artifact_key),
-                "description": func.coalesce(incidents.c.description, merged.description),
-                "detected_at": _earliest(incidents.c.detected_at, merged.detected_at),
-                "last_detected_at": _latest(incidents.c.last_detected_at,
-                                            merged.last_detected_at),
-                "last_resolved_at": _latest(incidents.c.last_resolved_at,
-                                            merged.last_resolved_at),
-            },
-        ))
-        stored = connection.execute(select(incidents.c.service, incidents.c.environment,
-                                           incidents.c.detected_at)
-                                    .where(incidents.c.key == fact.key)).one()
-        touched.incidents.add(fact.key)
-        if stored.detected_at is not None:
-            touched.partition_from((stored.service, stored.environment), stored.detected_at)
-
-    def _artifact(self, connection: Connection, event: Any, touched: Touched) -> None:
-        link = artifact_change(event)
-        if link is None:
-            return
-        connection.execute(_insert(connection, artifact_changes).values(
-            artifact_key=link[0], change_key=link[1]).on_conflict_do_nothing())
-        touched.artifacts.add(link[0])
+        writes.rows["incidents"].append({
+            "key": fact.key, "service": self.catalog.canonical(fact.service or "unknown"),
+            "environment": fact.environment or self.default_environment,
+            "artifact_key": artifact_key(fact.artifact_id), "description": fact.description,
+            "detected_at": detected, "last_detected_at": detected,
+            "last_resolved_at": fact.time if fact.predicate == "resolved" else None})
 
     def _relink(self, connection: Connection, touched: Touched) -> None:
         moved = _moved_changes(connection, touched)
@@ -221,13 +191,62 @@ class Projector:
         refresh_first_deployments(connection, moved, None)
 
 
+def _change(fact: ChangeFact, touched: Touched, writes: Writes) -> None:
+    writes.rows["changes"].append({
+        "key": fact.key, "repository": fact.repository, "kind": fact.kind, "title": fact.title,
+        "branch": fact.branch, "head_branch": fact.head_branch,
+        "merge_commit_sha": fact.merge_commit_sha,
+        "created_at": fact.time if fact.predicate == "created" else None,
+        "merged_at": fact.time if fact.predicate == "merged" else None,
+        "abandoned_at": fact.time if fact.predicate == "abandoned" else None})
+    branch = fact.branch if fact.kind == "push" else fact.head_branch
+    if fact.commits and fact.repository and branch:
+        writes.rows["commits"].extend(
+            {"repository": fact.repository, "branch": branch, "sha": commit.sha,
+             "timestamp": commit.timestamp, "change_key": fact.key,
+             "on_default_branch": fact.on_default_branch} for commit in fact.commits)
+        touched.branches.add((fact.repository, branch))
+    touched.changes.add(fact.key)
+    touched.shas.update(commit.sha for commit in fact.commits)
+    if fact.merge_commit_sha:
+        touched.shas.add(fact.merge_commit_sha)
+
+
+def _artifact(event: Any, touched: Touched, writes: Writes) -> None:
+    link = artifact_change(event)
+    if link is not None:
+        writes.rows["artifacts"].append({"artifact_key": link[0], "change_key": link[1]})
+        touched.artifacts.add(link[0])
+
+
+def _write(connection: Connection, writes: Writes, touched: Touched) -> None:
+    """Write the batch's facts; note what they touched that only the stored rows tell."""
+    merging = sorted({row["key"] for row in writes.rows["changes"] if row["merge_commit_sha"]})
+    for chunk in chunks(merging):
+        # A new merge commit replaces the old: what the old one shipped changes owner.
+        touched.shas.update(connection.execute(select(changes.c.merge_commit_sha).where(
+            changes.c.key.in_(chunk), changes.c.merge_commit_sha.is_not(None))).scalars())
+    statements = _statements(connection.dialect.name)
+    for name, rows in writes.rows.items():
+        if rows:
+            connection.execute(statements[name], rows)
+    reported = sorted({row["key"] for row in writes.rows["incidents"]})
+    touched.incidents.update(reported)
+    for chunk in chunks(reported):
+        for row in connection.execute(select(incidents.c.service, incidents.c.environment,
+                                             incidents.c.detected_at)
+                                      .where(incidents.c.key.in_(chunk))):
+            if row.detected_at is not None:
+                touched.partition_from((row.service, row.environment), row.detected_at)
+
+
 def _moved_changes(connection: Connection, touched: Touched) -> set[str]:
     """Changes whose time may have moved: their own events, or commits pushed to their
     pull request's head branch."""
     keys = set(touched.changes)
-    for chunk in chunks(sorted(touched.branches)):
+    for repository, chunk in grouped(touched.branches):
         keys.update(connection.execute(select(changes.c.key).where(
-            tuple_(changes.c.repository, changes.c.head_branch).in_(chunk))).scalars())
+            changes.c.repository == repository, changes.c.head_branch.in_(chunk))).scalars())
     return keys
 
 

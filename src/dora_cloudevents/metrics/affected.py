@@ -1,16 +1,17 @@
 """Which partitions a batch of new facts affects, and from when (what linking recomputes).
 
 A new or changed deployment or incident affects its partition from its own time (linking
-widens that to any earlier deployment an incident moves off or onto). A commit, a merge
-commit or a pull request's head-branch push affects the first deployment of each partition
-whose revision line reached past the commit (the one that shipped, or now ships, it) and
-every deployment whose revision the commit is; an artifact link every deployment of that
-artifact. Everything before is left as it is.
+widens that to any earlier deployment an incident moves off or onto); so does a commit for
+every deployment whose revision it is, and an artifact link for every deployment of that
+artifact. A commit, a merge commit or a pull request's head-branch push otherwise changes
+only what one deployment per partition shipped: the first whose line had shipped up to
+the commit's time (no watermark moves: they follow revisions, not commits).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,12 +38,22 @@ class Touched:
         self.since[partition] = moment if known is None else min(known, moment)
 
 
-def affected(connection: Connection, touched: Touched) -> dict[Partition, datetime]:
-    """Each affected partition with the earliest time from which it must be re-linked."""
+@dataclass
+class Affected:
+    """Partitions to re-link from a time, and deployments whose shipped changes alone moved."""
+
+    since: dict[Partition, datetime]
+    reship: dict[Partition, set[int]]
+
+
+def affected(connection: Connection, touched: Touched) -> Affected:
+    """Each affected partition with the earliest time from which it must be re-linked, and
+    the deployments that ship a new commit (or a commit whose owner may have changed)."""
     found = Touched(since=dict(touched.since))
     shas = set(touched.shas) | _pull_request_commits(connection, touched.changes)
-    for row in _rows(connection, _earliest_on_lines(connection, shas)):
-        found.partition_from((row.service, row.environment), row.time)
+    reship: dict[Partition, set[int]] = {}
+    for partition, seq in _shipping(connection, _commit_times(connection, shas)):
+        reship.setdefault(partition, set()).add(seq)
     for row in _revisions(connection, shas):
         found.partition_from((row.service, row.environment), row.time)
     for chunk in chunks(sorted(touched.artifacts)):
@@ -50,7 +61,7 @@ def affected(connection: Connection, touched: Touched) -> dict[Partition, dateti
                                       .group_by(deployments.c.service,
                                                 deployments.c.environment)):
             found.partition_from((row.service, row.environment), row.time)
-    return found.since
+    return Affected(found.since, reship)
 
 
 def _earliest() -> Any:
@@ -77,34 +88,35 @@ def _pull_request_commits(connection: Connection, keys: set[str]) -> set[str]:
     return found
 
 
-def _earliest_on_lines(connection: Connection, shas: set[str]) -> dict[Line, datetime]:
-    """The earliest timestamp of these commits on each line (repository, branch)."""
-    earliest: dict[Line, datetime] = {}
+def _commit_times(connection: Connection, shas: set[str]) -> dict[Line, list[datetime]]:
+    """The timestamps of these commits on each line (repository, branch), sorted."""
+    times: dict[Line, list[datetime]] = {}
     for chunk in chunks(sorted(shas)):
         for row in connection.execute(select(commits.c.repository, commits.c.branch,
-                                             func.min(commits.c.timestamp).label("time"))
-                                      .where(commits.c.sha.in_(chunk))
-                                      .group_by(commits.c.repository, commits.c.branch)):
-            line = (row.repository, row.branch)
-            earliest[line] = min(earliest.get(line, row.time), row.time)
-    return earliest
+                                             commits.c.timestamp)
+                                      .where(commits.c.sha.in_(chunk))):
+            times.setdefault((row.repository, row.branch), []).append(row.timestamp)
+    return {line: sorted(moments) for line, moments in times.items()}
 
 
-def _rows(connection: Connection, lines: dict[Line, datetime]) -> Iterable[Any]:
-    """Per partition, the first deployment whose line had reached past a commit's time."""
+def _shipping(connection: Connection, lines: dict[Line, list[datetime]]
+              ) -> Iterator[tuple[Partition, int]]:
+    """For each commit and partition, the deployment that ships it: the first on its line
+    whose watermark (how far the line had shipped after it) reached the commit's time."""
     table = deployments.c
-    by_repository: dict[str, dict[str, datetime]] = {}
-    for (repository, branch), moment in lines.items():
-        by_repository.setdefault(repository, {})[branch] = moment
-    for repository, branches in sorted(by_repository.items()):
-        query = (select(table.service, table.environment, table.branch, table.revision_time,
-                        table.time)
-                 .where(table.repository == repository,
-                        table.revision_time >= min(branches.values()),
-                        table.branch.in_(sorted(branches))))
+    for (repository, branch), moments in sorted(lines.items()):
+        query = (select(table.service, table.environment, table.cdevent_seq, table.watermark)
+                 .where(table.repository == repository, table.branch == branch,
+                        table.watermark >= moments[0])
+                 .order_by(table.service, table.environment, table.time, table.cdevent_seq))
+        chains: dict[Partition, list[Any]] = {}
         for row in connection.execute(query):
-            if row.revision_time >= branches[row.branch]:
-                yield row
+            chains.setdefault((row.service, row.environment), []).append(row)
+        for partition, chain in chains.items():
+            marks = [row.watermark for row in chain]  # never decreasing along the chain
+            for position in {bisect_left(marks, moment) for moment in moments}:
+                if position < len(chain):
+                    yield partition, chain[position].cdevent_seq
 
 
 def _revisions(connection: Connection, shas: set[str]) -> list[Any]:

@@ -105,11 +105,12 @@ def relink(connection: Connection, partition: Partition, since: datetime,
             continue
         break
     _resolve_revisions(connection, chain)
-    _ship_changes(connection, partition, chain, start)
+    lines = {line for d in chain if (line := d.line) is not None}
+    _ship_changes(connection, chain, _watermarks(connection, partition, lines, start))
     _mark_rollbacks(chain)
     _recovery(chain, known)
     _mark_rework(chain, known)
-    _store(connection, partition, chain, known, start)
+    _store(connection, partition, chain, known)
 
 
 def _start(connection: Connection, partition: Partition, since: datetime) -> datetime:
@@ -185,17 +186,21 @@ def _resolve_revisions(connection: Connection, chain: list[Deployment]) -> None:
 
 
 def _watermarks(connection: Connection, partition: Partition, lines: set[Line],
-                start: datetime) -> dict[Line, datetime]:
+                start: datetime, seq: int | None = None) -> dict[Line, datetime]:
     """Each line's watermark as the partition's last deployment on it before ``start``
-    left it: the latest revision time any earlier deployment shipped up to."""
+    (and, at ``start``, before deployment ``seq``) left it: the latest revision time any
+    earlier deployment shipped up to."""
     service, environment = partition
     table = deployments.c
+    earlier = table.time < start
+    if seq is not None:
+        earlier = or_(earlier, and_(table.time == start, table.cdevent_seq < seq))
     found: dict[Line, datetime] = {}
     for repository, branch in sorted(lines):
         watermark = connection.execute(
             select(table.watermark).where(
                 table.service == service, table.environment == environment,
-                table.repository == repository, table.branch == branch, table.time < start,
+                table.repository == repository, table.branch == branch, earlier,
                 table.watermark.is_not(None))
             .order_by(table.time.desc(), table.cdevent_seq.desc()).limit(1)).scalar()
         if watermark is not None:
@@ -203,8 +208,29 @@ def _watermarks(connection: Connection, partition: Partition, lines: set[Line],
     return found
 
 
-def _ship_changes(connection: Connection, partition: Partition, chain: list[Deployment],
-                  start: datetime) -> None:
+def reship(connection: Connection, partition: Partition, seqs: set[int]) -> None:
+    """Re-derive what these deployments shipped, and only that: a commit (or its owner)
+    that arrived late changes what the deployment whose line range holds it shipped, but
+    no watermark, failure or incident (section 4.1 of docs/metrics.md)."""
+    table = deployments.c
+    found: list[Deployment] = []
+    for chunk in chunks(sorted(seqs)):
+        found.extend(Deployment(row.cdevent_seq, row.kind, row.time, row.artifact_key,
+                                row.revision_sha)
+                     for row in connection.execute(
+                         select(table.cdevent_seq, table.kind, table.time, table.artifact_key,
+                                table.revision_sha).where(table.cdevent_seq.in_(chunk))))
+    _resolve_revisions(connection, found)
+    for deployment in found:
+        line = deployment.line
+        watermarks = {} if line is None else _watermarks(
+            connection, partition, {line}, deployment.time, deployment.seq)
+        _ship_changes(connection, [deployment], watermarks)
+    _store_shipped(connection, partition, found)
+
+
+def _ship_changes(connection: Connection, chain: list[Deployment],
+                  watermarks: dict[Line, datetime]) -> None:
     """Each deployment ships the commits of its branch up to its revision that no earlier
     deployment of this partition shipped (batched deploys ship several changes)."""
     keys = sorted({d.artifact_key for d in chain if d.artifact_key})
@@ -215,7 +241,6 @@ def _ship_changes(connection: Connection, partition: Partition, chain: list[Depl
                                       .where(artifact_changes.c.artifact_key.in_(chunk))):
             by_artifact.setdefault(row.artifact_key, set()).add(row.change_key)
     lines: set[Line] = {line for d in chain if (line := d.line) is not None}
-    watermarks = _watermarks(connection, partition, lines, start)
     shipped_shas: dict[int, tuple[str, list[Row[Any, Any]]]] = {}
     for line in sorted(lines):
         on_line = [d for d in chain if d.line == line]
@@ -407,7 +432,7 @@ def _failed_by(deployment: Deployment) -> str | None:
 
 
 def _store(connection: Connection, partition: Partition, chain: list[Deployment],
-           known: list[Incident], start: datetime) -> None:
+           known: list[Incident]) -> None:
     changed = [d for d in chain if d.derived() != d.stored]
     if changed:
         connection.execute(
@@ -426,18 +451,18 @@ def _store(connection: Connection, partition: Partition, chain: list[Deployment]
                 resolved_at=bindparam("b_resolved"), deployment_seq=bindparam("b_deployment")),
             [{"b_key": i.key, "b_resolved": i.resolved_at,
               "b_deployment": i.deployment_seq} for i in moved])
-    _store_shipped(connection, partition, chain, start)
+    _store_shipped(connection, partition, chain)
 
 
-def _store_shipped(connection: Connection, partition: Partition, chain: list[Deployment],
-                   start: datetime) -> None:
-    """Rewrite the range's shipped changes; refresh only what moved."""
+def _store_shipped(connection: Connection, partition: Partition, chain: list[Deployment]
+                   ) -> None:
+    """Rewrite these deployments' shipped changes; refresh only what moved."""
     service, environment = partition
     table = deployment_changes
-    before = {(row.change_key, row.deployment_seq) for row in connection.execute(
-        select(table.c.change_key, table.c.deployment_seq).where(
-            table.c.service == service, table.c.environment == environment,
-            table.c.deployed_at >= start))}
+    before = {(row.change_key, row.deployment_seq)
+              for chunk in chunks([d.seq for d in chain]) for row in connection.execute(
+                  select(table.c.change_key, table.c.deployment_seq).where(
+                      table.c.deployment_seq.in_(chunk)))}
     after = {(key, d.seq) for d in chain for key in d.shipped}
     if before == after:
         return

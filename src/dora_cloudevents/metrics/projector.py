@@ -36,6 +36,7 @@ from dora_cloudevents.metrics.linking import (
     grouped,
     refresh_first_deployments,
     relink,
+    reship,
     update_change_times,
 )
 from dora_cloudevents.store.db import write_transaction
@@ -185,7 +186,10 @@ class Projector:
     def _relink(self, connection: Connection, touched: Touched) -> None:
         moved = _moved_changes(connection, touched)
         update_change_times(connection, moved)  # before linking reads them for lead times
-        for partition, since in sorted(affected(connection, touched).items()):
+        found = affected(connection, touched)
+        for partition, seqs in sorted(found.reship.items()):
+            reship(connection, partition, seqs)
+        for partition, since in sorted(found.since.items()):
             relink(connection, partition, since, self.settings.attribution_window,
                    touched.incidents)
         refresh_first_deployments(connection, moved, None)

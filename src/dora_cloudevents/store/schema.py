@@ -131,7 +131,7 @@ deployments = Table(
     Index("ix_deployments_environment_time", "environment", "time"),
     Index("ix_deployments_revision", "revision"),
     Index("ix_deployments_repository", "repository"),
-    Index("ix_deployments_line_revision", "repository", "branch", "revision_time"),
+    Index("ix_deployments_line_watermark", "repository", "branch", "watermark"),
     Index("ix_deployments_partition_line", "service", "environment", "repository", "branch",
           "time"),
     Index("ix_deployments_revision_prefix", "revision_prefix"),

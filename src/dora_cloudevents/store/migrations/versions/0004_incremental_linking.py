@@ -15,7 +15,7 @@ TIME = sa.DateTime(timezone=True)
 DEPLOYMENT_COLUMNS = (("revision_prefix", sa.String(7)), ("branch", sa.Text),
                       ("revision_time", TIME), ("watermark", TIME))
 INDEXES = (
-    ("ix_deployments_line_revision", "deployments", ["repository", "branch", "revision_time"]),
+    ("ix_deployments_line_watermark", "deployments", ["repository", "branch", "watermark"]),
     ("ix_deployments_partition_line", "deployments",
      ["service", "environment", "repository", "branch", "time"]),
     ("ix_deployments_revision_prefix", "deployments", ["revision_prefix"]),

@@ -284,19 +284,31 @@ def _owners(connection: Connection, shipped: Iterable[tuple[str, list[Row[Any, A
     it owns it). Ties between PRs go to the lowest key."""
     wanted = ((repository, row.sha) for repository, rows in shipped for row in rows)
     owner: dict[tuple[str, str], str] = {}
+    # Looked up by SHA alone, the repository checked here: given the repository too, the
+    # SQLite planner may walk the repository's whole history instead of the SHA index.
     for repository, chunk in grouped(wanted):
-        branch_owner = (select(commits.c.sha, func.min(changes.c.key))
-                        .join(changes, and_(changes.c.repository == commits.c.repository,
-                                            changes.c.head_branch == commits.c.branch))
-                        .where(commits.c.repository == repository, commits.c.sha.in_(chunk),
-                               changes.c.kind == "pull_request")
-                        .group_by(commits.c.sha))
-        owner.update({(repository, row[0]): row[1] for row in connection.execute(branch_owner)})
-        merges = (select(changes.c.merge_commit_sha, func.min(changes.c.key))
-                  .where(changes.c.repository == repository,
-                         changes.c.merge_commit_sha.in_(chunk))
-                  .group_by(changes.c.merge_commit_sha))
-        owner.update({(repository, row[0]): row[1] for row in connection.execute(merges)})
+        branches: dict[str, set[str]] = {}
+        for row in connection.execute(select(commits.c.repository, commits.c.branch,
+                                             commits.c.sha).where(commits.c.sha.in_(chunk))):
+            if row.repository == repository:
+                branches.setdefault(row.branch, set()).add(row.sha)
+        for part in chunks(sorted(branches)):
+            for branch, key in connection.execute(
+                    select(changes.c.head_branch, func.min(changes.c.key))
+                    .where(changes.c.repository == repository, changes.c.head_branch.in_(part),
+                           changes.c.kind == "pull_request")
+                    .group_by(changes.c.head_branch)).tuples():
+                for sha in branches[branch]:
+                    known = owner.get((repository, sha))
+                    owner[(repository, sha)] = key if known is None else min(known, key)
+        merges: dict[str, str] = {}
+        for row in connection.execute(select(changes.c.repository, changes.c.merge_commit_sha,
+                                             changes.c.key)
+                                      .where(changes.c.merge_commit_sha.in_(chunk))):
+            if row.repository == repository:
+                known = merges.get(row.merge_commit_sha)
+                merges[row.merge_commit_sha] = row.key if known is None else min(known, row.key)
+        owner.update({(repository, sha): key for sha, key in merges.items()})
     return owner
 
 

@@ -293,12 +293,13 @@ def _owners(connection: Connection, shipped: Iterable[tuple[str, list[Row[Any, A
             if row.repository == repository:
                 branches.setdefault(row.branch, set()).add(row.sha)
         for part in chunks(sorted(branches)):
-            for branch, key in connection.execute(
-                    select(changes.c.head_branch, func.min(changes.c.key))
-                    .where(changes.c.repository == repository, changes.c.head_branch.in_(part),
-                           changes.c.kind == "pull_request")
-                    .group_by(changes.c.head_branch)).tuples():
-                for sha in branches[branch]:
+            query = (select(changes.c.head_branch, func.min(changes.c.key).label("key"))
+                     .where(changes.c.repository == repository,
+                            changes.c.head_branch.in_(part), changes.c.kind == "pull_request")
+                     .group_by(changes.c.head_branch))
+            for found in connection.execute(query):
+                key: str = found.key
+                for sha in branches[found.head_branch]:
                     known = owner.get((repository, sha))
                     owner[(repository, sha)] = key if known is None else min(known, key)
         merges: dict[str, str] = {}

@@ -53,10 +53,6 @@ def test_one_projector_links_the_deployment_to_its_push(postgres: Engine) -> Non
     assert links(postgres) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "projector race: a replica computes which partitions to re-link before taking the "
-    "partition locks, from what it can see, so it misses a deployment another replica has "
-    "not committed yet (reported to the metrics stage's owner; see the scale-out report)"))
 def test_two_projectors_at_once_link_the_deployment_to_its_push(postgres: Engine) -> None:
     store(postgres)
     relinked, release = threading.Event(), threading.Event()
@@ -72,8 +68,8 @@ def test_two_projectors_at_once_link_the_deployment_to_its_push(postgres: Engine
     a = threading.Thread(target=replica_a.project_batch)  # claims the deployment
     a.start()
     assert relinked.wait(30)
-    # B skips A's locked row and claims the push. As built, it commits at once; a fixed
-    # projector makes it wait for A's turn, then re-link seeing A's deployment.
+    # B waits for A's turn (the projectors' lock), then claims the push and re-links
+    # seeing A's deployment.
     b = threading.Thread(target=Projector(postgres, Settings(), batch_size=1).project_batch)
     b.start()
     b.join(2)

@@ -2,20 +2,23 @@
 
 Facts are merged so that their order does not matter (earliest detection, latest
 resolution, first-seen service...), and every partition (service, environment) a batch
-touched is re-linked from the facts as they now stand: events arriving late or out of
-order give the same result as events arriving in time order.
+affected is re-linked from the earliest time the batch affected in it (metrics/affected.py)
+from the facts as they now stand: events arriving late or out of order give the same result
+as events arriving in time order, and the cost follows the new events, not the history.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, case, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dora_cloudevents.config import Settings
+from dora_cloudevents.metrics.affected import Touched, affected
 from dora_cloudevents.metrics.catalog import ServiceCatalog
 from dora_cloudevents.metrics.facts import (
     ChangeFact,
@@ -28,7 +31,14 @@ from dora_cloudevents.metrics.facts import (
     event_kind,
     incident_fact,
 )
-from dora_cloudevents.metrics.linking import Partition, refresh_changes, relink
+from dora_cloudevents.metrics.linking import (
+    chunks,
+    grouped,
+    refresh_first_deployments,
+    relink,
+    reship,
+    update_change_times,
+)
 from dora_cloudevents.store.db import write_transaction
 from dora_cloudevents.store.events import claim_pending, set_statuses, still_pending
 from dora_cloudevents.store.schema import (
@@ -44,22 +54,57 @@ from dora_cloudevents.store.schema import (
 
 log = logging.getLogger(__name__)
 
-
-def _insert(connection: Connection, table: Table) -> Any:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+# Projectors (replicas, overlapping CronJobs) take turns on PostgreSQL: a batch's links
+# depend on facts other batches are writing (a deployment and the push it ships), which an
+# uncommitted concurrent batch would hide. SQLite's BEGIN IMMEDIATE already serialises.
+PROJECTOR_LOCK = 0x646F7261_70726A  # "dora", "prj"
 
 
 @dataclass
-class Touched:
-    """What a batch changed, to decide which partitions to re-link."""
+class Writes:
+    """The rows a batch writes, per statement, in the order its CDEvents came: executed
+    together (each upsert still merges row by row, so the order-free merge rules hold)."""
 
-    partitions: set[Partition] = field(default_factory=set)
-    repositories: set[str] = field(default_factory=set)
-    shas: set[str] = field(default_factory=set)
-    artifacts: set[str] = field(default_factory=set)
-    changes: set[str] = field(default_factory=set)
-    branches: set[tuple[str, str]] = field(default_factory=set)
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {
+        name: [] for name in ("deployments", "changes", "commits", "incidents", "artifacts")})
+
+
+@lru_cache(maxsize=2)
+def _statements(dialect_name: str) -> dict[str, Any]:
+    """Each entity's insert-or-merge statement, built once (building them per event cost
+    more than running them)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    change = dialect.insert(changes)
+    merged = change.excluded
+    incident = dialect.insert(incidents)
+    report = incident.excluded
+    return {
+        "deployments": dialect.insert(deployments).on_conflict_do_nothing(),
+        "changes": change.on_conflict_do_update(index_elements=["key"], set_={
+            "repository": func.coalesce(changes.c.repository, merged.repository),
+            "title": func.coalesce(changes.c.title, merged.title),
+            "branch": func.coalesce(changes.c.branch, merged.branch),
+            "head_branch": func.coalesce(changes.c.head_branch, merged.head_branch),
+            "merge_commit_sha": func.coalesce(merged.merge_commit_sha,
+                                              changes.c.merge_commit_sha),
+            "kind": _stronger_kind(merged.kind, changes.c.kind),
+            "created_at": _earliest(changes.c.created_at, merged.created_at),
+            "merged_at": _earliest(changes.c.merged_at, merged.merged_at),
+            "abandoned_at": _earliest(changes.c.abandoned_at, merged.abandoned_at),
+        }),
+        "commits": dialect.insert(commits).on_conflict_do_nothing(),
+        "incidents": incident.on_conflict_do_update(index_elements=["key"], set_={
+            # A report that names the service beats one that did not, whatever came first.
+            "service": case((incidents.c.service == "unknown", report.service),
+                            else_=incidents.c.service),
+            "artifact_key": func.coalesce(incidents.c.artifact_key, report.artifact_key),
+            "description": func.coalesce(incidents.c.description, report.description),
+            "detected_at": _earliest(incidents.c.detected_at, report.detected_at),
+            "last_detected_at": _latest(incidents.c.last_detected_at, report.last_detected_at),
+            "last_resolved_at": _latest(incidents.c.last_resolved_at, report.last_resolved_at),
+        }),
+        "artifacts": dialect.insert(artifact_changes).on_conflict_do_nothing(),
+    }
 
 
 class Projector:
@@ -75,12 +120,16 @@ class Projector:
     def project_batch(self) -> int:
         """Project up to ``batch_size`` pending CDEvents; returns how many were claimed."""
         with write_transaction(self.engine) as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": PROJECTOR_LOCK})
             claimed = claim_pending(connection, cdevents_raw, self.batch_size)
             if connection.dialect.name == "sqlite":
                 pending = still_pending(connection, cdevents_raw, [row.seq for row in claimed])
                 claimed = [row for row in claimed if row.seq in pending]
-            touched = Touched()
-            outcomes = [self._apply(connection, row.seq, row.event, touched) for row in claimed]
+            touched, writes = Touched(), Writes()
+            outcomes = [self._apply(row.seq, row.event, touched, writes) for row in claimed]
+            _write(connection, writes, touched)
             set_statuses(connection, cdevents_raw, outcomes)
             self._relink(connection, touched)
             return len(claimed)
@@ -95,162 +144,114 @@ class Projector:
                 break
         return total
 
-    def _apply(self, connection: Connection, seq: int, event: Any, touched: Touched
+    def _apply(self, seq: int, event: Any, touched: Touched, writes: Writes
                ) -> tuple[int, str, str | None]:
         subject, predicate = event_kind(event)
         try:
             if subject == "service" and predicate in ("deployed", "upgraded", "rolledback"):
-                self._deployment(connection, seq, event, predicate, touched)
+                self._deployment(seq, event, predicate, touched, writes)
             elif subject == "change":
-                self._change(connection, change_fact(event, predicate), touched)
+                _change(change_fact(event, predicate), touched, writes)
             elif subject == "incident" and predicate in ("detected", "reported", "resolved"):
-                self._incident(connection, incident_fact(event, predicate), touched)
+                self._incident(incident_fact(event, predicate), writes)
             elif subject == "artifact" and predicate in ("packaged", "published"):
-                self._artifact(connection, event, touched)
+                _artifact(event, touched, writes)
         except (KeyError, TypeError, ValueError) as error:
             # Validated CDEvents cannot lack what the spec requires; this guards customData.
             log.warning("CDEvent %s could not be projected: %s", seq, error)
             return seq, "failed", f"{error.__class__.__name__}: {error}"
         return seq, "projected", None
 
-    def _deployment(self, connection: Connection, seq: int, event: Any, predicate: str,
-                    touched: Touched) -> None:
+    def _deployment(self, seq: int, event: Any, predicate: str, touched: Touched,
+                    writes: Writes) -> None:
         fact = deployment_fact(event, predicate)
         service = self.catalog.canonical(fact.service)
-        connection.execute(_insert(connection, deployments).values(
-            cdevent_seq=seq, service=service, environment=fact.environment, kind=fact.kind,
-            artifact_id=fact.artifact_id, artifact_key=artifact_key(fact.artifact_id),
-            revision=fact.revision, revision_sha=commit_sha(fact.revision), time=fact.time,
-        ).on_conflict_do_nothing())
-        touched.partitions.add((service, fact.environment))
+        sha = commit_sha(fact.revision)
+        writes.rows["deployments"].append({
+            "cdevent_seq": seq, "service": service, "environment": fact.environment,
+            "kind": fact.kind, "artifact_id": fact.artifact_id,
+            "artifact_key": artifact_key(fact.artifact_id), "revision": fact.revision,
+            "revision_sha": sha, "revision_prefix": sha and sha[:7], "time": fact.time})
+        touched.partition_from((service, fact.environment), fact.time)
 
-    def _change(self, connection: Connection, fact: ChangeFact, touched: Touched) -> None:
-        statement = _insert(connection, changes).values(
-            key=fact.key, repository=fact.repository, kind=fact.kind, title=fact.title,
-            branch=fact.branch, head_branch=fact.head_branch,
-            merge_commit_sha=fact.merge_commit_sha,
-            created_at=fact.time if fact.predicate == "created" else None,
-            merged_at=fact.time if fact.predicate == "merged" else None,
-            abandoned_at=fact.time if fact.predicate == "abandoned" else None,
-        )
-        merged = statement.excluded
-        connection.execute(statement.on_conflict_do_update(
-            index_elements=["key"],
-            set_={
-                "repository": func.coalesce(changes.c.repository, merged.repository),
-                "title": func.coalesce(changes.c.title, merged.title),
-                "branch": func.coalesce(changes.c.branch, merged.branch),
-                "head_branch": func.coalesce(changes.c.head_branch, merged.head_branch),
-                "merge_commit_sha": func.coalesce(merged.merge_commit_sha,
-                                                  changes.c.merge_commit_sha),
-                "kind": _stronger_kind(merged.kind, changes.c.kind),
-                "created_at": _earliest(changes.c.created_at, merged.created_at),
-                "merged_at": _earliest(changes.c.merged_at, merged.merged_at),
-                "abandoned_at": _earliest(changes.c.abandoned_at, merged.abandoned_at),
-            },
-        ))
-        branch = fact.branch if fact.kind == "push" else fact.head_branch
-        if fact.commits and fact.repository and branch:
-            connection.execute(_insert(connection, commits).on_conflict_do_nothing(), [
-                {"repository": fact.repository, "branch": branch, "sha": commit.sha,
-                 "timestamp": commit.timestamp, "change_key": fact.key,
-                 "on_default_branch": fact.on_default_branch}
-                for commit in fact.commits])
-        if fact.repository:
-            touched.repositories.add(fact.repository)
-            if branch and fact.commits:
-                touched.branches.add((fact.repository, branch))
-        touched.changes.add(fact.key)
-        touched.shas.update(commit.sha for commit in fact.commits)
-        if fact.merge_commit_sha:
-            touched.shas.add(fact.merge_commit_sha)
-
-    def _incident(self, connection: Connection, fact: IncidentFact, touched: Touched) -> None:
-        service = self.catalog.canonical(fact.service or "unknown")
-        environment = fact.environment or self.default_environment
+    def _incident(self, fact: IncidentFact, writes: Writes) -> None:
         detected = fact.time if fact.predicate != "resolved" else None
-        resolved = fact.time if fact.predicate == "resolved" else None
-        statement = _insert(connection, incidents).values(
-            key=fact.key, service=service, environment=environment,
-            artifact_key=artifact_key(fact.artifact_id), description=fact.description,
-            detected_at=detected, last_detected_at=detected, last_resolved_at=resolved,
-        )
-        merged = statement.excluded
-        connection.execute(statement.on_conflict_do_update(
-            index_elements=["key"],
-            set_={
-                # A report that names the service beats one that did not, whatever came first.
-                "service": case((incidents.c.service == "unknown", merged.service),
-                                else_=incidents.c.service),
-                "artifact_key": func.coalesce(incidents.c.artifact_key, merged.artifact_key),
-                "description": func.coalesce(incidents.c.description, merged.description),
-                "detected_at": _earliest(incidents.c.detected_at, merged.detected_at),
-                "last_detected_at": _latest(incidents.c.last_detected_at,
-                                            merged.last_detected_at),
-                "last_resolved_at": _latest(incidents.c.last_resolved_at,
-                                            merged.last_resolved_at),
-            },
-        ))
-        stored = connection.execute(select(incidents.c.service, incidents.c.environment)
-                                    .where(incidents.c.key == fact.key)).one()
-        touched.partitions.add((stored.service, stored.environment))
-
-    def _artifact(self, connection: Connection, event: Any, touched: Touched) -> None:
-        link = artifact_change(event)
-        if link is None:
-            return
-        connection.execute(_insert(connection, artifact_changes).values(
-            artifact_key=link[0], change_key=link[1]).on_conflict_do_nothing())
-        touched.artifacts.add(link[0])
+        writes.rows["incidents"].append({
+            "key": fact.key, "service": self.catalog.canonical(fact.service or "unknown"),
+            "environment": fact.environment or self.default_environment,
+            "artifact_key": artifact_key(fact.artifact_id), "description": fact.description,
+            "detected_at": detected, "last_detected_at": detected,
+            "last_resolved_at": fact.time if fact.predicate == "resolved" else None})
 
     def _relink(self, connection: Connection, touched: Touched) -> None:
-        partitions = set(touched.partitions) | _partitions_of(connection, touched)
-        if connection.dialect.name == "postgresql" and partitions:
-            # Replicas re-linking one partition at once must take turns, or the later
-            # commit could overwrite links computed without the other's facts. Sorted,
-            # so two replicas never wait on each other in a cycle.
-            for service, environment in sorted(partitions):
-                connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                                   {"key": f"{service}\x1f{environment}"})
-        for partition in sorted(partitions):
-            relink(connection, partition, self.settings.attribution_window)
-        refresh_changes(connection, _shipped_changes(connection, touched))
+        moved = _moved_changes(connection, touched)
+        update_change_times(connection, moved)  # before linking reads them for lead times
+        found = affected(connection, touched)
+        for partition, seqs in sorted(found.reship.items()):
+            reship(connection, partition, seqs)
+        for partition, since in sorted(found.since.items()):
+            relink(connection, partition, since, self.settings.attribution_window,
+                   touched.incidents)
+        refresh_first_deployments(connection, moved, None)
 
 
-def _partitions_of(connection: Connection, touched: Touched) -> set[Partition]:
-    """Partitions whose links new commits, changes or artifacts can change."""
-    conditions: list[Any] = []
-    if touched.repositories:
-        conditions.append(deployments.c.repository.in_(touched.repositories))
-    if touched.shas:
-        # Deployments not yet linked to a repository may now be resolvable.
-        conditions.append(deployments.c.repository.is_(None)
-                          & deployments.c.revision_sha.is_not(None))
-    if touched.artifacts:
-        conditions.append(deployments.c.artifact_key.in_(touched.artifacts))
-    if not conditions:
-        return set()
-    query = select(deployments.c.service, deployments.c.environment).where(
-        or_(*conditions)).distinct()
-    return {(row.service, row.environment) for row in connection.execute(query)}
+def _change(fact: ChangeFact, touched: Touched, writes: Writes) -> None:
+    writes.rows["changes"].append({
+        "key": fact.key, "repository": fact.repository, "kind": fact.kind, "title": fact.title,
+        "branch": fact.branch, "head_branch": fact.head_branch,
+        "merge_commit_sha": fact.merge_commit_sha,
+        "created_at": fact.time if fact.predicate == "created" else None,
+        "merged_at": fact.time if fact.predicate == "merged" else None,
+        "abandoned_at": fact.time if fact.predicate == "abandoned" else None})
+    branch = fact.branch if fact.kind == "push" else fact.head_branch
+    if fact.commits and fact.repository and branch:
+        writes.rows["commits"].extend(
+            {"repository": fact.repository, "branch": branch, "sha": commit.sha,
+             "timestamp": commit.timestamp, "change_key": fact.key,
+             "on_default_branch": fact.on_default_branch} for commit in fact.commits)
+        touched.branches.add((fact.repository, branch))
+    touched.changes.add(fact.key)
+    touched.shas.update(commit.sha for commit in fact.commits)
+    if fact.merge_commit_sha:
+        touched.shas.add(fact.merge_commit_sha)
 
 
-def _shipped_changes(connection: Connection, touched: Touched) -> set[str]:
-    """Changes whose time may have moved (their own events, or commits pushed to their PR
-    branch) and that some deployment shipped, so their lead times need refreshing."""
+def _artifact(event: Any, touched: Touched, writes: Writes) -> None:
+    link = artifact_change(event)
+    if link is not None:
+        writes.rows["artifacts"].append({"artifact_key": link[0], "change_key": link[1]})
+        touched.artifacts.add(link[0])
+
+
+def _write(connection: Connection, writes: Writes, touched: Touched) -> None:
+    """Write the batch's facts; note what they touched that only the stored rows tell."""
+    merging = sorted({row["key"] for row in writes.rows["changes"] if row["merge_commit_sha"]})
+    for chunk in chunks(merging):
+        # A new merge commit replaces the old: what the old one shipped changes owner.
+        touched.shas.update(connection.execute(select(changes.c.merge_commit_sha).where(
+            changes.c.key.in_(chunk), changes.c.merge_commit_sha.is_not(None))).scalars())
+    statements = _statements(connection.dialect.name)
+    for name, rows in writes.rows.items():
+        if rows:
+            connection.execute(statements[name], rows)
+    reported = sorted({row["key"] for row in writes.rows["incidents"]})
+    touched.incidents.update(reported)
+    for chunk in chunks(reported):
+        for row in connection.execute(select(incidents.c.service, incidents.c.environment,
+                                             incidents.c.detected_at)
+                                      .where(incidents.c.key.in_(chunk))):
+            if row.detected_at is not None:
+                touched.partition_from((row.service, row.environment), row.detected_at)
+
+
+def _moved_changes(connection: Connection, touched: Touched) -> set[str]:
+    """Changes whose time may have moved: their own events, or commits pushed to their
+    pull request's head branch."""
     keys = set(touched.changes)
-    for repository, branch in touched.branches:
+    for repository, chunk in grouped(touched.branches):
         keys.update(connection.execute(select(changes.c.key).where(
-            changes.c.repository == repository, changes.c.head_branch == branch)).scalars())
-    if not keys:
-        return set()
-    shipped = deployment_changes.c.change_key
-    return {key for chunk in _chunks(sorted(keys)) for key in connection.execute(
-        select(shipped).where(shipped.in_(chunk)).distinct()).scalars()}
-
-
-def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:
-    return [keys[start:start + size] for start in range(0, len(keys), size)]
+            changes.c.repository == repository, changes.c.head_branch.in_(chunk))).scalars())
+    return keys
 
 
 def _earliest(current: Any, new: Any) -> Any:

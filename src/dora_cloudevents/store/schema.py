@@ -102,8 +102,10 @@ cdevents_raw = Table(
 # ---- Entities derived from CDEvents by the projector (rebuildable; see metrics/). ----
 
 # One row per deployment CDEvent (service.deployed / upgraded / rolledback). The columns
-# after `time` are derived by linking and rewritten whenever the partition
-# (service, environment) is re-linked.
+# after `time` (except `revision_sha` and `revision_prefix`) are derived by linking and
+# rewritten whenever that part of the partition (service, environment) is re-linked:
+# `branch` and `revision_time` locate the revision commit, `watermark` is how far its line
+# (repository, branch) had shipped after this deployment, so linking can resume from it.
 deployments = Table(
     "deployments",
     metadata,
@@ -117,6 +119,10 @@ deployments = Table(
     Column("time", UTCDateTime(), nullable=False),
     Column("repository", Text),
     Column("revision_sha", Text),
+    Column("revision_prefix", String(7)),
+    Column("branch", Text),
+    Column("revision_time", UTCDateTime()),
+    Column("watermark", UTCDateTime()),
     Column("failed", Boolean, nullable=False, server_default=false()),
     Column("failed_by", String(16)),
     Column("recovered_at", UTCDateTime()),
@@ -125,6 +131,11 @@ deployments = Table(
     Index("ix_deployments_environment_time", "environment", "time"),
     Index("ix_deployments_revision", "revision"),
     Index("ix_deployments_repository", "repository"),
+    Index("ix_deployments_line_watermark", "repository", "branch", "watermark"),
+    Index("ix_deployments_partition_line", "service", "environment", "repository", "branch",
+          "time"),
+    Index("ix_deployments_revision_prefix", "revision_prefix"),
+    Index("ix_deployments_artifact", "artifact_key"),
 )
 
 # A unit of change: a pull/merge request, or a direct push to a branch.
@@ -158,6 +169,7 @@ commits = Table(
     Column("on_default_branch", Boolean, nullable=False, server_default=false()),
     Index("ix_commits_sha", "sha"),
     Index("ix_commits_branch_time", "repository", "branch", "timestamp"),
+    Index("ix_commits_change_key", "change_key"),
 )
 
 # artifact.packaged / artifact.published naming the change they were built from.
@@ -187,6 +199,8 @@ incidents = Table(
     Column("deployment_seq", Sequence),
     Index("ix_incidents_partition_detected", "service", "environment", "detected_at"),
     Index("ix_incidents_detected", "detected_at"),
+    Index("ix_incidents_deployment", "deployment_seq"),
+    Index("ix_incidents_artifact", "artifact_key"),
 )
 
 # Which changes each deployment shipped (derived by linking, per partition).
@@ -199,7 +213,7 @@ deployment_changes = Table(
     Column("environment", Text, nullable=False),
     Column("deployed_at", UTCDateTime(), nullable=False),
     Index("ix_deployment_changes_change_env", "change_key", "environment"),
-    Index("ix_deployment_changes_partition", "service", "environment"),
+    Index("ix_deployment_changes_partition_time", "service", "environment", "deployed_at"),
 )
 
 # Each change's first deployment to each environment, with its lead time: kept current by

@@ -151,3 +151,5 @@ def configure_logging(log_format: str = "text", secret_values: Iterable[str] = (
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step
+    # One line per request otherwise (dora-ce send, demo, remote transformers).
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from sqlalchemy import Engine, Row
 from sse_starlette import EventSourceResponse
 
+from dora_cloudevents.api.state import read_access, request_engine
 from dora_cloudevents.api.stream import (
     MAX_SEQ,
     MonitorCursor,
@@ -16,7 +17,6 @@ from dora_cloudevents.api.stream import (
     event_stream,
     parse_position,
 )
-from dora_cloudevents.auth import require_reader
 from dora_cloudevents.events import format_rfc3339
 from dora_cloudevents.problems import Problem
 from dora_cloudevents.store import monitor
@@ -27,11 +27,6 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="How many events, newest
 Before = Annotated[int | None, Query(ge=1, le=MAX_SEQ,
                                      description="Only events older than this seq.")]
 STATUSES = ("pending", "routed", "unrouted", "failed")
-
-
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
 
 
 def raw_event_view(row: Row[Any]) -> dict[str, Any]:
@@ -57,11 +52,6 @@ def _link_next(request: Request, response: Response, rows: Sequence[Row[Any]], l
         response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
 
 
-def _read_access(request: Request) -> None:
-    """A token from DORA_READ_TOKENS (bearer or the UI's sign-in cookie), when any is set."""
-    require_reader(request, request.app.state.settings.read_tokens)
-
-
 def raw_event_detail(engine: Engine, seq: int) -> dict[str, Any]:
     """One raw CloudEvent whole, with the CDEvents it produced (or why it produced none)."""
     with engine.connect() as connection:
@@ -73,7 +63,7 @@ def raw_event_detail(engine: Engine, seq: int) -> dict[str, Any]:
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["events"], dependencies=[Depends(_read_access)])
+    router = APIRouter(prefix="/api/v1", tags=["events"], dependencies=[Depends(read_access)])
 
     @router.get("/events", summary="Raw CloudEvents as received, newest first")
     def list_events(
@@ -85,7 +75,7 @@ def build_router() -> APIRouter:
         limit: Limit = 50,
         before: Before = None,
     ) -> list[dict[str, Any]]:
-        with _engine(request).connect() as connection:
+        with request_engine(request).connect() as connection:
             rows = latest_cloudevents(connection, type=type, source=source, status=status,
                                       limit=limit, before=before)
         _link_next(request, response, rows, limit)
@@ -106,15 +96,15 @@ def build_router() -> APIRouter:
         if after is not None and parse_position(after) is None:
             raise Problem(400, f"after={after!r} is past the largest position "
                           f"({MAX_SEQ}.{MAX_SEQ})")
-        cursor = MonitorCursor.start(_engine(request), position, type, source)
-        return event_stream(_engine(request), cursor)
+        cursor = MonitorCursor.start(request_engine(request), position, type, source)
+        return event_stream(request_engine(request), cursor)
 
     @router.get("/events/{seq}", summary="One raw CloudEvent whole, with the CDEvents it "
                 "produced")
     def one_event(request: Request,
                   seq: Annotated[int, Path(ge=1, le=MAX_SEQ, description="The event's seq.")]
                   ) -> dict[str, Any]:
-        return raw_event_detail(_engine(request), seq)
+        return raw_event_detail(request_engine(request), seq)
 
     @router.get("/cdevents", summary="Stored CDEvents, newest first, each returned whole")
     def list_cdevents(
@@ -126,7 +116,7 @@ def build_router() -> APIRouter:
         limit: Limit = 50,
         before: Before = None,
     ) -> list[dict[str, Any]]:
-        with _engine(request).connect() as connection:
+        with request_engine(request).connect() as connection:
             rows = latest_cdevents(connection, type=type, origin_seq=origin_seq, limit=limit,
                                    before=before)
         _link_next(request, response, rows, limit)

@@ -11,11 +11,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import TypeAdapter
-from sqlalchemy import Engine
 from starlette.responses import Response
 
-from dora_cloudevents.auth import require_reader
-from dora_cloudevents.config import Settings
+from dora_cloudevents.api.state import read_access, request_engine, request_settings
 from dora_cloudevents.metrics import drilldown
 from dora_cloudevents.metrics.buckets import Bucket
 from dora_cloudevents.metrics.dora import compute_dora
@@ -55,21 +53,6 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Offset = Annotated[int, Query(ge=0, le=2**63 - 1, description="Items to skip.")]
 
 
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def read_access(request: Request) -> None:
-    """A token from DORA_READ_TOKENS (bearer or the UI's sign-in cookie), when any is set."""
-    require_reader(request, _settings(request).read_tokens)
-
-
 def selection(
     request: Request,
     start: From = None,
@@ -79,7 +62,7 @@ def selection(
     environment: EnvironmentFilter = None,
 ) -> Selection:
     try:
-        return resolve_selection(_settings(request), start=start, end=to, service=service,
+        return resolve_selection(request_settings(request), start=start, end=to, service=service,
                                  team=team, environment=environment)
     except FilterError as error:
         raise Problem(400, str(error)) from None
@@ -108,7 +91,7 @@ def build_router() -> APIRouter:
     @router.get("/api/v1/dora", summary="All DORA metrics and performance levels",
                 response_model=DoraReport)
     def dora(request: Request, chosen: Selected) -> Response:
-        return _json(compute_dora(_engine(request), chosen).to_json())
+        return _json(compute_dora(request_engine(request), chosen).to_json())
 
     @router.get("/api/v1/metrics/{name}", summary="One metric as a time series",
                 response_model=Series)
@@ -125,8 +108,8 @@ def build_router() -> APIRouter:
         if name not in METRICS:
             raise Problem(404, f"no such metric {name!r}; the metrics are "
                           + ", ".join(METRICS))
-        with _engine(request).connect() as connection:
-            result = metric_series(connection, _settings(request), chosen,
+        with request_engine(request).connect() as connection:
+            result = metric_series(connection, request_settings(request), chosen,
                                    name, bucket, group_by)
         return _json(series_json(result))
 
@@ -144,7 +127,7 @@ def build_router() -> APIRouter:
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response:
-        with _engine(request).connect() as connection:
+        with request_engine(request).connect() as connection:
             page = drilldown.deployment_page(connection, chosen, limit=limit, offset=offset,
                                              failed=failed, rework=rework, kind=kind)
         return _page(request, page)
@@ -153,7 +136,7 @@ def build_router() -> APIRouter:
                 "lead times, newest first", response_model=ChangePage)
     def list_changes(request: Request, chosen: Selected, limit: Limit = 100,
                      offset: Offset = 0) -> Response:
-        with _engine(request).connect() as connection:
+        with request_engine(request).connect() as connection:
             page = drilldown.change_page(connection, chosen, limit=limit, offset=offset)
         return _page(request, page)
 
@@ -167,7 +150,7 @@ def build_router() -> APIRouter:
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response:
-        with _engine(request).connect() as connection:
+        with request_engine(request).connect() as connection:
             page = drilldown.incident_page(connection, chosen, limit=limit, offset=offset,
                                            open_=open)
         return _page(request, page)
@@ -180,7 +163,7 @@ def build_router() -> APIRouter:
         chosen: Selected,
         bucket: Annotated[Bucket, Path(description="day, week, month or year.")],
     ) -> Response:
-        with _engine(request).connect() as connection:
+        with request_engine(request).connect() as connection:
             rows = drilldown.deploy_frequency_rows(connection, chosen, bucket)
         return _json(_TUTORIAL_ROWS.dump_json(list(rows)))
 

@@ -24,9 +24,9 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Mount
 
 from dora_cloudevents.api.events import raw_event_detail
+from dora_cloudevents.api.state import request_engine, request_settings
 from dora_cloudevents.api.stream import MAX_SEQ, cdevent_summary, raw_summary
 from dora_cloudevents.auth import READ_COOKIE, read_session_value, token_matches
-from dora_cloudevents.config import Settings
 from dora_cloudevents.metrics import drilldown
 from dora_cloudevents.metrics.dora import compute_dora
 from dora_cloudevents.metrics.filters import FilterError, Selection, resolve_selection
@@ -64,16 +64,6 @@ def render(name: str, status: int = 200, **context: Any) -> Response:
     return protect(HTMLResponse(html, status_code=status))
 
 
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _filters(request: Request) -> dict[str, str]:
     """The dashboard filters in the URL, as given (empty ones dropped)."""
     return {name: request.query_params[name].strip() for name in FILTERS
@@ -86,7 +76,7 @@ def _query(values: Mapping[str, str | int | None], **extra: str | int | None) ->
 
 
 def _selection(request: Request, filters: Mapping[str, str]) -> Selection:
-    return resolve_selection(_settings(request), start=filters.get("from"),
+    return resolve_selection(request_settings(request), start=filters.get("from"),
                              end=filters.get("to"), service=filters.get("service"),
                              team=filters.get("team"), environment=filters.get("environment"))
 
@@ -129,9 +119,9 @@ def dashboard(request: Request) -> Response:
     filters = _filters(request)
     bucket = request.query_params.get("bucket", "week")
     bucket = bucket if bucket in BUCKETS else "week"
-    engine = _engine(request)
+    engine = request_engine(request)
     with engine.connect() as connection:
-        choices = filter_choices(connection, _settings(request))
+        choices = filter_choices(connection, request_settings(request))
     try:
         selection = _selection(request, filters)
     except FilterError as error:
@@ -182,7 +172,7 @@ def _flag(request: Request, name: str) -> bool | None:
 def deployments_page(request: Request) -> Response:
     filters, offset = _filters(request), _offset(request)
     failed, rework = _flag(request, "failed"), _flag(request, "rework")
-    with _engine(request).connect() as connection:
+    with request_engine(request).connect() as connection:
         result = drilldown.deployment_page(connection, _selection(request, filters),
                                            limit=PAGE_SIZE, offset=offset, failed=failed,
                                            rework=rework)
@@ -194,7 +184,7 @@ def deployments_page(request: Request) -> Response:
 
 def changes_page(request: Request) -> Response:
     filters, offset = _filters(request), _offset(request)
-    with _engine(request).connect() as connection:
+    with request_engine(request).connect() as connection:
         result = drilldown.change_page(connection, _selection(request, filters),
                                        limit=PAGE_SIZE, offset=offset)
     return render("changes.html", title="Changes deployed", page=result, filters=filters,
@@ -203,7 +193,7 @@ def changes_page(request: Request) -> Response:
 
 def incidents_page(request: Request) -> Response:
     filters, offset = _filters(request), _offset(request)
-    with _engine(request).connect() as connection:
+    with request_engine(request).connect() as connection:
         result = drilldown.incident_page(connection, _selection(request, filters),
                                          limit=PAGE_SIZE, offset=offset, open_=_flag(
                                              request, "open"))
@@ -214,7 +204,7 @@ def incidents_page(request: Request) -> Response:
 def monitor_page(request: Request) -> Response:
     type_ = request.query_params.get("type", "").strip() or None
     source = request.query_params.get("source", "").strip() or None
-    with _engine(request).connect() as connection:
+    with request_engine(request).connect() as connection:
         position = (monitor.newest_seq(connection, cloudevents_raw),
                     monitor.newest_seq(connection, cdevents_raw))
         raw = monitor.recent_raw(connection, position[0], MONITOR_ROWS, type=type_,
@@ -241,12 +231,12 @@ def monitor_page(request: Request) -> Response:
 
 
 def raw_event_page(request: Request, seq: int) -> Response:
-    detail = raw_event_detail(_engine(request), seq)
+    detail = raw_event_detail(request_engine(request), seq)
     return render("event.html", kind="cloudevent", detail=detail, event=detail["event"])
 
 
 def cdevent_page(request: Request, seq: int) -> Response:
-    with _engine(request).connect() as connection:
+    with request_engine(request).connect() as connection:
         row = monitor.one_cdevent(connection, seq) if seq <= MAX_SEQ else None
     if row is None:
         raise Problem(404, f"no CDEvent with seq {seq}")
@@ -256,14 +246,14 @@ def cdevent_page(request: Request, seq: int) -> Response:
 
 def sign_in_form(request: Request) -> Response:
     return render("signin.html", next=safe_next(request.query_params.get("next")), error=None,
-                  needed=bool(_settings(request).read_tokens))
+                  needed=bool(request_settings(request).read_tokens))
 
 
 async def sign_in(request: Request) -> Response:
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     token = (form.get("token") or [""])[0].strip()
     target = safe_next((form.get("next") or ["/"])[0])
-    tokens = _settings(request).read_tokens
+    tokens = request_settings(request).read_tokens
     if not tokens:
         return protect(RedirectResponse(target, status_code=303))
     if not token_matches(token, tokens):

@@ -284,6 +284,32 @@ def test_out_of_order_arrival_gives_the_same_metrics(engine: Engine,
     assert_dora(in_order["shop"], expected)  # every fact of this history is shop's
 
 
+def test_a_commit_reported_twice_belongs_to_the_earlier_report_in_any_order(
+        engine: Engine, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Two pushes to main both list commit A (the second re-lists it with B): A is the
+    first push's change whichever push arrives first, so the answers are equal."""
+    a, b = sha("twice-a"), sha("twice-b")
+    history = [push(REPO, [(a, "2024-03-04T09:00")]),
+               push(REPO, [(a, "2024-03-04T09:00"), (b, "2024-03-04T10:00")]),
+               deploy("shop", "production", b, "2024-03-04T15:00", repo=REPO)]
+    answers = []
+    with second_database(engine, request, tmp_path) as other:
+        for database, events in ((engine, history), (other, history[::-1])):
+            with running(database) as dora:
+                for event in events:
+                    dora.send(event)
+                answers.append(dora.dora(MARCH))
+    in_order, reversed_order = answers
+    assert reversed_order == in_order
+    assert_dora(in_order, expected_dora(
+        MARCH, deployments=1, deployment_days=1, per_week=1 * 7 / 31, category="monthly",
+        # two changes: the first push owns A (15:00 - 09:00), the second only B
+        # (15:00 - 10:00); the reverse order used to give the second push A and B and
+        # leave the first push with nothing shipped: one value, 6 h
+        lead_times=[hours(15 - 9), hours(15 - 10)],
+    ))
+
+
 SERVICES = {"shop": {"aliases": ["acme/shop", "shop-deploy"], "team": "payments"},
             "cart": {"team": "checkout"}}
 

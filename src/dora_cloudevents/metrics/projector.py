@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dora_cloudevents.config import Settings
@@ -77,6 +77,8 @@ def _statements(dialect_name: str) -> dict[str, Any]:
     change = dialect.insert(changes)
     merged = change.excluded
     incident = dialect.insert(incidents)
+    commit = dialect.insert(commits)
+    reported = commit.excluded
     report = incident.excluded
     return {
         "deployments": dialect.insert(deployments).on_conflict_do_nothing(),
@@ -92,7 +94,10 @@ def _statements(dialect_name: str) -> dict[str, Any]:
             "merged_at": _earliest(changes.c.merged_at, merged.merged_at),
             "abandoned_at": _earliest(changes.c.abandoned_at, merged.abandoned_at),
         }),
-        "commits": dialect.insert(commits).on_conflict_do_nothing(),
+        "commits": commit.on_conflict_do_update(
+            index_elements=["repository", "branch", "sha"],
+            set_={"change_key": reported.change_key, "reported_at": reported.reported_at},
+            where=_reported_earlier(reported, commits.c)),
         "incidents": incident.on_conflict_do_update(index_elements=["key"], set_={
             # A report that names the service beats one that did not, whatever came first.
             "service": case((incidents.c.service == "unknown", report.service),
@@ -208,7 +213,8 @@ def _change(fact: ChangeFact, touched: Touched, writes: Writes) -> None:
         writes.rows["commits"].extend(
             {"repository": fact.repository, "branch": branch, "sha": commit.sha,
              "timestamp": commit.timestamp, "change_key": fact.key,
-             "on_default_branch": fact.on_default_branch} for commit in fact.commits)
+             "on_default_branch": fact.on_default_branch, "reported_at": fact.time}
+            for commit in fact.commits)
         touched.branches.add((fact.repository, branch))
     touched.changes.add(fact.key)
     touched.shas.update(commit.sha for commit in fact.commits)
@@ -230,6 +236,7 @@ def _write(connection: Connection, writes: Writes, touched: Touched) -> None:
         # A new merge commit replaces the old: what the old one shipped changes owner.
         touched.shas.update(connection.execute(select(changes.c.merge_commit_sha).where(
             changes.c.key.in_(chunk), changes.c.merge_commit_sha.is_not(None))).scalars())
+    touched.changes.update(_current_owners(connection, writes.rows["commits"]))
     statements = _statements(connection.dialect.name)
     for name, rows in writes.rows.items():
         if rows:
@@ -244,6 +251,25 @@ def _write(connection: Connection, writes: Writes, touched: Touched) -> None:
                 touched.partition_from((row.service, row.environment), row.detected_at)
 
 
+def _current_owners(connection: Connection, reports: list[dict[str, Any]]) -> set[str]:
+    """The changes that own the reported commits now, if another change reports them: an
+    earlier report takes a commit over, and the change losing it may lose its time."""
+    reporters: dict[tuple[str, str, str], set[str]] = {}
+    for row in reports:
+        reporters.setdefault((row["repository"], row["branch"], row["sha"]), set()).add(
+            row["change_key"])
+    owners: set[str] = set()
+    # By SHA alone (its index), the repository and branch checked here.
+    for chunk in chunks(sorted({sha for _, _, sha in reporters})):
+        for row in connection.execute(select(commits.c.repository, commits.c.branch,
+                                             commits.c.sha, commits.c.change_key)
+                                      .where(commits.c.sha.in_(chunk))):
+            others = reporters.get((row.repository, row.branch, row.sha))
+            if others is not None and others != {row.change_key}:
+                owners.add(row.change_key)
+    return owners
+
+
 def _moved_changes(connection: Connection, touched: Touched) -> set[str]:
     """Changes whose time may have moved: their own events, or commits pushed to their
     pull request's head branch."""
@@ -252,6 +278,14 @@ def _moved_changes(connection: Connection, touched: Touched) -> set[str]:
         keys.update(connection.execute(select(changes.c.key).where(
             changes.c.repository == repository, changes.c.head_branch.in_(chunk))).scalars())
     return keys
+
+
+def _reported_earlier(new: Any, current: Any) -> Any:
+    """Whether a commit's new report takes it over: it came earlier, or at the same time
+    from a change with a lower key (a deterministic owner whatever the arrival order)."""
+    return or_(current.reported_at.is_(None), new.reported_at < current.reported_at,
+               and_(new.reported_at == current.reported_at,
+                    new.change_key < current.change_key))
 
 
 def _earliest(current: Any, new: Any) -> Any:

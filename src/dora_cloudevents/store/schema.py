@@ -167,6 +167,9 @@ commits = Table(
     Column("timestamp", UTCDateTime(), nullable=False),
     Column("change_key", Text, nullable=False),
     Column("on_default_branch", Boolean, nullable=False, server_default=false()),
+    # When the owning change's event reported it: the earliest report owns the commit
+    # (ties: the lowest change key), so the owner does not depend on arrival order.
+    Column("reported_at", UTCDateTime()),
     Index("ix_commits_sha", "sha"),
     Index("ix_commits_branch_time", "repository", "branch", "timestamp"),
     Index("ix_commits_change_key", "change_key"),

@@ -255,9 +255,9 @@ def _current_owners(connection: Connection, reports: list[dict[str, Any]]) -> se
     """The changes that own the reported commits now, if another change reports them: an
     earlier report takes a commit over, and the change losing it may lose its time."""
     reporters: dict[tuple[str, str, str], set[str]] = {}
-    for row in reports:
-        reporters.setdefault((row["repository"], row["branch"], row["sha"]), set()).add(
-            row["change_key"])
+    for report in reports:
+        reporters.setdefault((report["repository"], report["branch"], report["sha"]),
+                             set()).add(report["change_key"])
     owners: set[str] = set()
     # By SHA alone (its index), the repository and branch checked here.
     for chunk in chunks(sorted({sha for _, _, sha in reporters})):

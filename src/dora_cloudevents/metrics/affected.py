@@ -18,7 +18,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from dora_cloudevents.metrics.linking import Line, Partition, chunks, grouped
+from dora_cloudevents.metrics.chunking import chunks, grouped
+from dora_cloudevents.metrics.linking import Line, Partition
+from dora_cloudevents.metrics.links import linking_deployments
 from dora_cloudevents.store.schema import changes, commits, deployments
 
 
@@ -32,6 +34,7 @@ class Touched:
     artifacts: set[str] = field(default_factory=set)
     changes: set[str] = field(default_factory=set)
     branches: set[Line] = field(default_factory=set)
+    linked: set[str] = field(default_factory=set)  # events (or chains) with new links or refs
 
     def partition_from(self, partition: Partition, moment: datetime) -> None:
         known = self.since.get(partition)
@@ -56,17 +59,21 @@ def affected(connection: Connection, touched: Touched) -> Affected:
         reship.setdefault(partition, set()).add(seq)
     for row in _revisions(connection, shas):
         found.partition_from((row.service, row.environment), row.time)
-    for chunk in chunks(sorted(touched.artifacts)):
-        for row in connection.execute(_earliest().where(deployments.c.artifact_key.in_(chunk))
-                                      .group_by(deployments.c.service,
-                                                deployments.c.environment)):
-            found.partition_from((row.service, row.environment), row.time)
+    _from_earliest(connection, found, deployments.c.artifact_key, touched.artifacts)
+    _from_earliest(connection, found, deployments.c.cdevent_seq,
+                   linking_deployments(connection, touched.linked, touched.artifacts))
     return Affected(found.since, reship)
 
 
-def _earliest() -> Any:
+def _from_earliest(connection: Connection, found: Touched, column: Any, keys: set[Any]
+                   ) -> None:
+    """Re-link each partition from its earliest deployment whose ``column`` is in ``keys``."""
     table = deployments.c
-    return select(table.service, table.environment, func.min(table.time).label("time"))
+    for chunk in chunks(sorted(keys)):
+        for row in connection.execute(
+                select(table.service, table.environment, func.min(table.time).label("time"))
+                .where(column.in_(chunk)).group_by(table.service, table.environment)):
+            found.partition_from((row.service, row.environment), row.time)
 
 
 def _pull_request_commits(connection: Connection, keys: set[str]) -> set[str]:

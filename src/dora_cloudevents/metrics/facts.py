@@ -58,6 +58,34 @@ def _ref_id(value: Any) -> str | None:
     return None
 
 
+# Which end of each kind of CDEvents link names the other event (links spec, 0.4+).
+_LINK_ENDS = {"PATH": "from", "END": "from", "RELATION": "target"}
+
+
+def linked_event_ids(cdevent: CDEvent) -> list[str]:
+    """The context ids of the events ``cdevent`` links to, and ``chain:<chainId>``."""
+    context = cdevent["context"]
+    found = []
+    links = context.get("links")
+    for link in links if isinstance(links, list) else []:
+        if not isinstance(link, dict):
+            continue
+        end = link.get(_LINK_ENDS.get(str(link.get("linkType")), ""))
+        target = end.get("contextId") if isinstance(end, dict) else None
+        if isinstance(target, str) and target:
+            found.append(target)
+    chain = chain_node(cdevent)
+    if chain is not None:
+        found.append(chain)
+    return found
+
+
+def chain_node(cdevent: CDEvent) -> str | None:
+    """``chain:<chainId>``: the node every event of one chain is linked through."""
+    chain = cdevent["context"].get("chainId")
+    return f"chain:{chain}" if isinstance(chain, str) and chain else None
+
+
 @dataclass(frozen=True)
 class DeploymentFact:
     service: str

@@ -11,7 +11,7 @@ cost follows the new events, not the history. metrics/affected.py decides ``sinc
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -30,6 +30,8 @@ from sqlalchemy import (
     update,
 )
 
+from dora_cloudevents.metrics.chunking import chunks, grouped
+from dora_cloudevents.metrics.links import linked_changes
 from dora_cloudevents.store.schema import (
     artifact_changes,
     changes,
@@ -42,9 +44,6 @@ from dora_cloudevents.store.schema import (
 
 Partition = tuple[str, str]
 Line = tuple[str, str]  # (repository, branch)
-CHUNK = 500
-
-
 @dataclass
 class Deployment:
     seq: int
@@ -258,8 +257,10 @@ def _ship_changes(connection: Connection, chain: list[Deployment],
             # else a rollback or redeploy of something already shipped
             deployment.watermark = since
     owners = _owners(connection, shipped_shas.values())
+    linked = linked_changes(connection, [deployment.seq for deployment in chain])
     for deployment in chain:
         deployment.shipped.update(by_artifact.get(deployment.artifact_key or "", ()))
+        deployment.shipped.update(linked.get(deployment.seq, ()))
         if deployment.seq in shipped_shas:
             repository, rows = shipped_shas[deployment.seq]
             deployment.shipped.update(owners.get((repository, row.sha), row.change_key)
@@ -537,22 +538,6 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
-
-
-def grouped(pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[str, list[str]]]:
-    """(first, chunk of seconds) for pairs: plain ``IN`` lists per first value compile and
-    run much faster than row-value ``IN`` lists."""
-    by_first: dict[str, set[str]] = {}
-    for first, second in pairs:
-        by_first.setdefault(first, set()).add(second)
-    for first, seconds in sorted(by_first.items()):
-        for chunk in chunks(sorted(seconds)):
-            yield first, chunk
-
-
-def chunks(keys: Sequence[Any], size: int = CHUNK) -> Iterator[list[Any]]:
-    for begin in range(0, len(keys), size):
-        yield list(keys[begin:begin + size])
 
 
 def update_change_times(connection: Connection, keys: set[str]) -> None:

@@ -20,29 +20,33 @@ from sqlalchemy.dialects import postgresql, sqlite
 from dora_cloudevents.config import Settings
 from dora_cloudevents.metrics.affected import Touched, affected
 from dora_cloudevents.metrics.catalog import ServiceCatalog
+from dora_cloudevents.metrics.chunking import chunks, grouped
 from dora_cloudevents.metrics.facts import (
     ChangeFact,
     IncidentFact,
     artifact_change,
     artifact_key,
+    chain_node,
     change_fact,
     commit_sha,
     deployment_fact,
     event_kind,
     incident_fact,
+    linked_event_ids,
 )
 from dora_cloudevents.metrics.linking import (
-    chunks,
-    grouped,
     refresh_first_deployments,
     relink,
     reship,
     update_change_times,
 )
+from dora_cloudevents.metrics.links import ARTIFACT, CHANGE
 from dora_cloudevents.store.db import write_transaction
 from dora_cloudevents.store.events import claim_pending, set_statuses, still_pending
 from dora_cloudevents.store.schema import (
     artifact_changes,
+    cdevent_links,
+    cdevent_refs,
     cdevents_raw,
     changes,
     commits,
@@ -66,7 +70,8 @@ class Writes:
     together (each upsert still merges row by row, so the order-free merge rules hold)."""
 
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {
-        name: [] for name in ("deployments", "changes", "commits", "incidents", "artifacts")})
+        name: [] for name in ("deployments", "changes", "commits", "incidents", "artifacts",
+                              "links", "refs")})
 
 
 @lru_cache(maxsize=2)
@@ -109,6 +114,8 @@ def _statements(dialect_name: str) -> dict[str, Any]:
             "last_resolved_at": _latest(incidents.c.last_resolved_at, report.last_resolved_at),
         }),
         "artifacts": dialect.insert(artifact_changes).on_conflict_do_nothing(),
+        "links": dialect.insert(cdevent_links).on_conflict_do_nothing(),
+        "refs": dialect.insert(cdevent_refs).on_conflict_do_nothing(),
     }
 
 
@@ -153,14 +160,19 @@ class Projector:
                ) -> tuple[int, str, str | None]:
         subject, predicate = event_kind(event)
         try:
+            deployment_seq, ref = None, None
             if subject == "service" and predicate in ("deployed", "upgraded", "rolledback"):
                 self._deployment(seq, event, predicate, touched, writes)
+                deployment_seq = seq
             elif subject == "change":
-                _change(change_fact(event, predicate), touched, writes)
+                change = change_fact(event, predicate)
+                _change(change, touched, writes)
+                ref = CHANGE + change.key
             elif subject == "incident" and predicate in ("detected", "reported", "resolved"):
                 self._incident(incident_fact(event, predicate), writes)
             elif subject == "artifact" and predicate in ("packaged", "published"):
-                _artifact(event, touched, writes)
+                ref = _artifact(event, touched, writes)
+            _links(event, deployment_seq, ref, touched, writes)
         except (KeyError, TypeError, ValueError) as error:
             # Validated CDEvents cannot lack what the spec requires; this guards customData.
             log.warning("CDEvent %s could not be projected: %s", seq, error)
@@ -222,11 +234,34 @@ def _change(fact: ChangeFact, touched: Touched, writes: Writes) -> None:
         touched.shas.add(fact.merge_commit_sha)
 
 
-def _artifact(event: Any, touched: Touched, writes: Writes) -> None:
+def _artifact(event: Any, touched: Touched, writes: Writes) -> str | None:
+    """Records the change the artifact was built from; returns the artifact's ref."""
     link = artifact_change(event)
     if link is not None:
         writes.rows["artifacts"].append({"artifact_key": link[0], "change_key": link[1]})
         touched.artifacts.add(link[0])
+    key = artifact_key(event["subject"]["id"])
+    return None if key is None else ARTIFACT + key
+
+
+def _links(event: Any, deployment_seq: int | None, ref: str | None, touched: Touched,
+           writes: Writes) -> None:
+    """The event's links (a deployment's also to its chain), and what a link to it, or to
+    its chain, leads to (``ref``)."""
+    own_id = event["context"]["id"]
+    targets = linked_event_ids(event)
+    if deployment_seq is None:
+        # Only deployments start a walk: a chain matters to them, not to the others.
+        targets = [target for target in targets if target != chain_node(event)]
+    writes.rows["links"].extend({"event_id": own_id, "target_id": target,
+                                 "deployment_seq": deployment_seq} for target in targets)
+    if targets:
+        touched.linked.add(own_id)
+    if ref is not None:
+        for node in (own_id, chain_node(event)):
+            if node is not None:
+                writes.rows["refs"].append({"event_id": node, "ref": ref})
+                touched.linked.add(node)
 
 
 def _write(connection: Connection, writes: Writes, touched: Touched) -> None:
@@ -308,7 +343,7 @@ def _stronger_kind(new: Any, current: Any) -> Any:
 
 
 ENTITY_TABLES = (first_deployments, deployment_changes, incidents, artifact_changes, commits,
-                 changes, deployments)
+                 changes, deployments, cdevent_links, cdevent_refs)
 
 
 def reset_projection(connection: Connection) -> None:

@@ -183,6 +183,29 @@ artifact_changes = Table(
     Column("change_key", Text, primary_key=True),
 )
 
+# CDEvents links (spec 0.4+): each edge goes from the event carrying the link to the
+# event it names (PATH and END: `from`, RELATION: `target`), and from a deployment to its
+# chain ("chain:" + `chainId`). `deployment_seq` marks a deployment's own edges.
+cdevent_links = Table(
+    "cdevent_links",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("target_id", Text, primary_key=True),
+    Column("deployment_seq", Sequence),
+    Index("ix_cdevent_links_target", "target_id"),
+    Index("ix_cdevent_links_deployment", "deployment_seq"),
+)
+
+# What a link can lead to: a change event's change ("change:" + key), an artifact event's
+# artifact ("artifact:" + key), under the event's id and under its chain's.
+cdevent_refs = Table(
+    "cdevent_refs",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("ref", Text, primary_key=True),
+    Index("ix_cdevent_refs_ref", "ref"),
+)
+
 # Incidents, keyed by the CDEvent subject id. Detection is the earliest report, and the
 # incident is resolved (`resolved_at`, derived) when its latest resolution is not older than
 # its latest detection: re-detected after resolving, it is open again. Reports may arrive in

@@ -36,6 +36,7 @@ from dora_cloudevents.app import create_app
 from dora_cloudevents.cli import main
 from dora_cloudevents.config import Settings
 from dora_cloudevents.metrics.linking import refresh_first_deployments
+from dora_cloudevents.metrics.rollups import DailyCounts, rebuild
 from dora_cloudevents.store.schema import changes, deployment_changes, deployments, incidents
 from tests.conftest import LiveServer
 
@@ -113,8 +114,9 @@ def history(engine: Engine) -> Engine:
              "environment": by_seq[seq]["environment"], "deployed_at": by_seq[seq]["time"]}
             for seq, key in SHIPPED])
         # What the projector derives from deployment_changes after linking.
-        refresh_first_deployments(connection, {key for _, key in SHIPPED}, None)
+        refresh_first_deployments(connection, {key for _, key in SHIPPED}, None, DailyCounts())
         connection.execute(insert(incidents), INCIDENTS)
+        rebuild(connection)  # the rollups of the facts written here
     return engine
 
 
@@ -338,6 +340,7 @@ def test_frequency_blocks_end_at_a_mid_day_to(engine: Engine) -> None:
         connection.execute(insert(deployments), [
             deployment(n, "shop", "production", "deployed", f"06-{day:02d}T{hour:02d}:00")
             for n, (day, hour) in enumerate(days, start=1)])
+        rebuild(connection)
     window = {"from": "2024-06-01T12:00:00Z", "to": "2024-06-29T12:00:00Z"}
     with LiveServer(create_app(Settings(), engine, {"api"})) as live, \
             httpx.Client(base_url=live.url, timeout=10) as client:

@@ -59,8 +59,8 @@ def test_two_projectors_at_once_link_the_deployment_to_its_push(postgres: Engine
     replica_a = Projector(postgres, Settings(), batch_size=1)
     relink = replica_a._relink
 
-    def relink_then_hold(connection: Any, touched: Any) -> None:
-        relink(connection, touched)
+    def relink_then_hold(connection: Any, touched: Any, counts: Any) -> None:
+        relink(connection, touched, counts)
         relinked.set()
         release.wait(30)  # keep A's transaction open while B works
 

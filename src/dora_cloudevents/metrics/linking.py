@@ -32,6 +32,7 @@ from sqlalchemy import (
 
 from dora_cloudevents.metrics.chunking import chunks, grouped
 from dora_cloudevents.metrics.links import linked_changes
+from dora_cloudevents.metrics.rollups import DailyCounts, lead_bucket
 from dora_cloudevents.store.schema import (
     artifact_changes,
     changes,
@@ -68,8 +69,12 @@ class Deployment:
         return self.repository or "", self.branch
 
     def derived(self) -> tuple[Any, ...]:
+        """The derived columns, in the order of ``stored`` (``FAILED``, ``REWORK``: flags)."""
         return (self.repository, self.branch, self.revision_time, self.watermark,
                 bool(self.failed_by), _failed_by(self), self.recovered_at, self.rework)
+
+
+FAILED, REWORK = 4, 7  # positions in Deployment.derived() and .stored
 
 
 @dataclass
@@ -91,7 +96,7 @@ class Expand(Exception):
 
 
 def relink(connection: Connection, partition: Partition, since: datetime,
-           window: timedelta, touched_incidents: set[str]) -> None:
+           window: timedelta, touched_incidents: set[str], counts: DailyCounts) -> None:
     """Re-link ``partition`` for everything at or after ``since`` (see the module doc)."""
     while True:
         start = _start(connection, partition, since)
@@ -109,7 +114,7 @@ def relink(connection: Connection, partition: Partition, since: datetime,
     _mark_rollbacks(chain)
     _recovery(chain, known)
     _mark_rework(chain, known)
-    _store(connection, partition, chain, known)
+    _store(connection, partition, chain, known, counts)
 
 
 def _start(connection: Connection, partition: Partition, since: datetime) -> datetime:
@@ -207,7 +212,8 @@ def _watermarks(connection: Connection, partition: Partition, lines: set[Line],
     return found
 
 
-def reship(connection: Connection, partition: Partition, seqs: set[int]) -> None:
+def reship(connection: Connection, partition: Partition, seqs: set[int],
+           counts: DailyCounts) -> None:
     """Re-derive what these deployments shipped, and only that: a commit (or its owner)
     that arrived late changes what the deployment whose line range holds it shipped, but
     no watermark, failure or incident (section 4.1 of docs/metrics.md)."""
@@ -225,7 +231,7 @@ def reship(connection: Connection, partition: Partition, seqs: set[int]) -> None
         watermarks = {} if line is None else _watermarks(
             connection, partition, {line}, deployment.time, deployment.seq)
         _ship_changes(connection, [deployment], watermarks)
-    _store_shipped(connection, partition, found)
+    _store_shipped(connection, partition, found, counts)
 
 
 def _ship_changes(connection: Connection, chain: list[Deployment],
@@ -446,8 +452,10 @@ def _failed_by(deployment: Deployment) -> str | None:
 
 
 def _store(connection: Connection, partition: Partition, chain: list[Deployment],
-           known: list[Incident]) -> None:
+           known: list[Incident], counts: DailyCounts) -> None:
     changed = [d for d in chain if d.derived() != d.stored]
+    for d in changed:
+        _count_flags(counts, partition, d)
     if changed:
         connection.execute(
             update(deployments).where(deployments.c.cdevent_seq == bindparam("b_seq")).values(
@@ -465,11 +473,19 @@ def _store(connection: Connection, partition: Partition, chain: list[Deployment]
                 resolved_at=bindparam("b_resolved"), deployment_seq=bindparam("b_deployment")),
             [{"b_key": i.key, "b_resolved": i.resolved_at,
               "b_deployment": i.deployment_seq} for i in moved])
-    _store_shipped(connection, partition, chain)
+    _store_shipped(connection, partition, chain, counts)
 
 
-def _store_shipped(connection: Connection, partition: Partition, chain: list[Deployment]
-                   ) -> None:
+def _count_flags(counts: DailyCounts, partition: Partition, deployment: Deployment) -> None:
+    """What storing ``deployment`` changes in its day's failed and rework counts."""
+    failed, rework = deployment.derived()[FAILED], deployment.derived()[REWORK]
+    was_failed, was_rework = deployment.stored[FAILED], deployment.stored[REWORK]
+    counts.deployment(partition[1], deployment.time, failed=int(failed) - int(was_failed),
+                      rework=int(rework) - int(was_rework))
+
+
+def _store_shipped(connection: Connection, partition: Partition, chain: list[Deployment],
+                   counts: DailyCounts) -> None:
     """Rewrite these deployments' shipped changes; refresh only what moved."""
     service, environment = partition
     table = deployment_changes
@@ -491,11 +507,12 @@ def _store_shipped(connection: Connection, partition: Partition, chain: list[Dep
         connection.execute(table.insert(), [
             {"deployment_seq": seq, "change_key": key, "service": service,
              "environment": environment, "deployed_at": times[seq]} for key, seq in added])
-    refresh_first_deployments(connection, {key for key, _ in before ^ after}, [environment])
+    refresh_first_deployments(connection, {key for key, _ in before ^ after}, [environment],
+                              counts)
 
 
 def refresh_first_deployments(connection: Connection, keys: set[str],
-                              environments: list[str] | None) -> None:
+                              environments: list[str] | None, counts: DailyCounts) -> None:
     """Recompute first_deployments for ``keys`` (in ``environments``, or all of them)."""
     if not keys:
         return
@@ -517,17 +534,22 @@ def refresh_first_deployments(connection: Connection, keys: set[str],
         change_times = dict(connection.execute(select(changes.c.key, func.coalesce(
             changes.c.earliest_commit_at, changes.c.created_at, changes.c.merged_at))
             .where(changes.c.key.in_(chunk))).all())
+        stored = first_deployments.c
+        counts.lead_times_of(connection.execute(
+            select(stored.environment, stored.deployed_at, stored.lead_bucket).where(*scope)), -1)
         connection.execute(delete(first_deployments).where(*scope))
         rows = []
         for (key, environment), row in sorted(first.items()):
             began = _aware(change_times.get(key))
+            lead = (row.deployed_at - began).total_seconds() if began is not None else None
             rows.append({"change_key": key, "environment": environment,
                          "service": row.service, "deployment_seq": row.deployment_seq,
                          "deployed_at": row.deployed_at, "change_time": began,
-                         "lead_seconds": (row.deployed_at - began).total_seconds()
-                         if began is not None else None})
+                         "lead_seconds": lead, "lead_bucket": lead_bucket(lead)})
         if rows:
             connection.execute(first_deployments.insert(), rows)
+            counts.lead_times_of(((row["environment"], row["deployed_at"], row["lead_bucket"])
+                                  for row in rows), 1)
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -41,6 +41,7 @@ from dora_cloudevents.metrics.linking import (
     update_change_times,
 )
 from dora_cloudevents.metrics.links import ARTIFACT, CHANGE
+from dora_cloudevents.metrics.rollups import DailyCounts
 from dora_cloudevents.store.db import write_transaction
 from dora_cloudevents.store.events import claim_pending, set_statuses, still_pending
 from dora_cloudevents.store.schema import (
@@ -50,6 +51,8 @@ from dora_cloudevents.store.schema import (
     cdevents_raw,
     changes,
     commits,
+    daily_deployments,
+    daily_lead_times,
     deployment_changes,
     deployments,
     first_deployments,
@@ -139,11 +142,12 @@ class Projector:
             if connection.dialect.name == "sqlite":
                 pending = still_pending(connection, cdevents_raw, [row.seq for row in claimed])
                 claimed = [row for row in claimed if row.seq in pending]
-            touched, writes = Touched(), Writes()
+            touched, writes, counts = Touched(), Writes(), DailyCounts()
             outcomes = [self._apply(row.seq, row.event, touched, writes) for row in claimed]
-            _write(connection, writes, touched)
+            _write(connection, writes, touched, counts)
             set_statuses(connection, cdevents_raw, outcomes)
-            self._relink(connection, touched)
+            self._relink(connection, touched, counts)
+            counts.apply(connection)
             return len(claimed)
 
     def project_all(self, max_batches: int | None = None) -> int:
@@ -200,16 +204,16 @@ class Projector:
             "detected_at": detected, "last_detected_at": detected,
             "last_resolved_at": fact.time if fact.predicate == "resolved" else None})
 
-    def _relink(self, connection: Connection, touched: Touched) -> None:
+    def _relink(self, connection: Connection, touched: Touched, counts: DailyCounts) -> None:
         moved = _moved_changes(connection, touched)
         update_change_times(connection, moved)  # before linking reads them for lead times
         found = affected(connection, touched)
         for partition, seqs in sorted(found.reship.items()):
-            reship(connection, partition, seqs)
+            reship(connection, partition, seqs, counts)
         for partition, since in sorted(found.since.items()):
             relink(connection, partition, since, self.settings.attribution_window,
-                   touched.incidents)
-        refresh_first_deployments(connection, moved, None)
+                   touched.incidents, counts)
+        refresh_first_deployments(connection, moved, None, counts)
 
 
 def _change(fact: ChangeFact, touched: Touched, writes: Writes) -> None:
@@ -264,7 +268,8 @@ def _links(event: Any, deployment_seq: int | None, ref: str | None, touched: Tou
                 touched.linked.add(node)
 
 
-def _write(connection: Connection, writes: Writes, touched: Touched) -> None:
+def _write(connection: Connection, writes: Writes, touched: Touched, counts: DailyCounts
+           ) -> None:
     """Write the batch's facts; note what they touched that only the stored rows tell."""
     merging = sorted({row["key"] for row in writes.rows["changes"] if row["merge_commit_sha"]})
     for chunk in chunks(merging):
@@ -272,6 +277,7 @@ def _write(connection: Connection, writes: Writes, touched: Touched) -> None:
         touched.shas.update(connection.execute(select(changes.c.merge_commit_sha).where(
             changes.c.key.in_(chunk), changes.c.merge_commit_sha.is_not(None))).scalars())
     touched.changes.update(_current_owners(connection, writes.rows["commits"]))
+    _count_new_deployments(connection, writes.rows["deployments"], counts)
     statements = _statements(connection.dialect.name)
     for name, rows in writes.rows.items():
         if rows:
@@ -284,6 +290,18 @@ def _write(connection: Connection, writes: Writes, touched: Touched) -> None:
                                       .where(incidents.c.key.in_(chunk))):
             if row.detected_at is not None:
                 touched.partition_from((row.service, row.environment), row.detected_at)
+
+
+def _count_new_deployments(connection: Connection, rows: list[dict[str, Any]],
+                           counts: DailyCounts) -> None:
+    """Count the deployments the batch adds (not those already stored: the insert skips
+    them) into their days."""
+    seqs = [row["cdevent_seq"] for row in rows]
+    stored = {seq for chunk in chunks(seqs) for seq in connection.execute(
+        select(deployments.c.cdevent_seq).where(deployments.c.cdevent_seq.in_(chunk))).scalars()}
+    for row in rows:
+        if row["cdevent_seq"] not in stored:
+            counts.deployment(row["environment"], row["time"], count=1)
 
 
 def _current_owners(connection: Connection, reports: list[dict[str, Any]]) -> set[str]:
@@ -342,8 +360,9 @@ def _stronger_kind(new: Any, current: Any) -> Any:
     return case((current == "other", new), else_=current)
 
 
-ENTITY_TABLES = (first_deployments, deployment_changes, incidents, artifact_changes, commits,
-                 changes, deployments, cdevent_links, cdevent_refs)
+ENTITY_TABLES = (daily_lead_times, daily_deployments, first_deployments, deployment_changes,
+                 incidents, artifact_changes, commits, changes, deployments, cdevent_links,
+                 cdevent_refs)
 
 
 def reset_projection(connection: Connection) -> None:

@@ -8,74 +8,33 @@ UTC day) or just the columns a median needs. Works the same on SQLite and Postgr
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Float,
-    Select,
-    String,
-    case,
-    func,
-    select,
-)
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
-from dora_cloudevents.metrics.filters import Selection
-from dora_cloudevents.metrics.stats import P90, median, percentile
+from dora_cloudevents.metrics.buckets import midnight
+from dora_cloudevents.metrics.chunking import chunks
+from dora_cloudevents.metrics.expressions import flag, utc_day, utc_time_of_day
+from dora_cloudevents.metrics.filters import Selection, Window
+from dora_cloudevents.metrics.frequency import MONTH_DAYS, WEEK_DAYS
+from dora_cloudevents.metrics.rollups import lead_bucket
+from dora_cloudevents.metrics.stats import P90, median, median_ranks, nearest_rank, percentile
 from dora_cloudevents.store import schema
-from dora_cloudevents.store.schema import changes, deployments, incidents
+from dora_cloudevents.store.schema import (
+    changes,
+    daily_deployments,
+    daily_lead_times,
+    deployments,
+    incidents,
+)
 
 GroupBy = Literal["service", "environment", "team"]
-
-
-# ---- Portable UTC calendar expressions -------------------------------------------------------
-
-class utc_day(FunctionElement[str]):
-    """The UTC date of a timestamp column as ``YYYY-MM-DD`` text."""
-
-    type = String()
-    inherit_cache = True
-
-
-class utc_time_of_day(FunctionElement[str]):
-    """The UTC time of day of a timestamp column as ``HH:MM:SS.ffffff`` text."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(utc_day)
-def _utc_day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite keeps UTC timestamps as 'YYYY-MM-DD HH:MM:SS.ffffff' text (schema.UTCDateTime).
-    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
-
-
-@compiles(utc_day, "postgresql")
-def _utc_day_postgresql(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"to_char(timezone('UTC', {compiler.process(element.clauses, **kw)}), 'YYYY-MM-DD')"
-
-
-@compiles(utc_time_of_day)
-def _utc_time_sqlite(element: utc_time_of_day, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"substr({compiler.process(element.clauses, **kw)}, 12, 15)"
-
-
-@compiles(utc_time_of_day, "postgresql")
-def _utc_time_postgresql(element: utc_time_of_day, compiler: SQLCompiler, **kw: Any) -> str:
-    column = compiler.process(element.clauses, **kw)
-    return f"to_char(timezone('UTC', {column}), 'HH24:MI:SS.US')"
-
-
-def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    """1 where ``condition`` holds, else 0 (sums the same on both back-ends)."""
-    return case((condition, 1), else_=0)
+log = logging.getLogger(__name__)
 
 
 # ---- Filters -----------------------------------------------------------------------------------
@@ -108,6 +67,47 @@ def _group_column(table_columns: Any, group_by: GroupBy) -> ColumnElement[str]:
     return table_columns.service  # type: ignore[no-any-return]
 
 
+# ---- Whole days: where the per-day rollups answer --------------------------------------------
+
+@dataclass(frozen=True)
+class WholeDays:
+    """A window over every service cut at UTC midnights: the whole days ``[first, end)``,
+    which the rollups (metrics/rollups.py) answer, and the partial days at either end
+    (``edges``), which the facts answer."""
+
+    first: date
+    end: date
+    edges: list[Window]
+    environments: list[str]
+
+    def selection(self, window: Window) -> Selection:
+        return Selection(window, None, frozenset(self.environments))
+
+
+def whole_days(connection: Connection, selection: Selection) -> WholeDays | None:
+    """The window's whole days, when the rollups can answer the selection (every service:
+    they do not keep services apart) and it holds one."""
+    if selection.services is not None:
+        return None
+    window = selection.window
+    first = _next_midnight(window.start)
+    end = midnight(window.end.astimezone(UTC).date())
+    if end <= first:
+        return None
+    edges = [Window(begin, until) for begin, until in ((window.start, first), (end, window.end))
+             if begin < until]
+    environments = (sorted(selection.environments) if selection.environments is not None
+                    else list(connection.execute(
+                        select(daily_deployments.c.environment).distinct()).scalars()))
+    return WholeDays(first.date(), end.date(), edges, environments)
+
+
+def _next_midnight(moment: datetime) -> datetime:
+    """``moment`` when it is a UTC midnight, else the next one."""
+    day = midnight(moment.astimezone(UTC).date())
+    return day if day == moment else day + timedelta(days=1)
+
+
 # ---- Deployments: counts per UTC day -----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -133,19 +133,93 @@ def deployment_days(
 
     ``split_at`` (``HH:MM:SS.ffffff``) also splits each day at that time of day (see
     frequency.py); ``group_by`` splits by service or environment (team: by service).
+
+    Across all services, the window's whole days come from ``daily_deployments``: one row
+    per day, not per deployment. A day then has a single slot, except where a week or
+    30-day block of frequency.py ends inside it: only there does the split change a block.
     """
+    split = whole_days(connection, selection) if group_by != "service" else None
+    if split is None:
+        return _days_of_facts(connection, selection, split_at, group_by)
+    days = [row for edge in split.edges for row in
+            _days_of_facts(connection, split.selection(edge), split_at, group_by)]
+    whole = _rolled_up_days(connection, split, group_by)
+    if split_at:
+        whole = _split_block_ends(connection, split, whole, time.fromisoformat(split_at),
+                                  selection.window, group_by)
+    return days + whole
+
+
+def _rolled_up_days(connection: Connection, split: WholeDays, group_by: GroupBy | None
+                    ) -> list[DeploymentDay]:
+    rolled = daily_deployments.c
+    keys: list[ColumnElement[Any]] = [rolled.day]
+    if group_by:
+        keys.append(rolled.environment)
+    query = (select(*keys, func.sum(rolled.deployments), func.sum(rolled.failed),
+                    func.sum(rolled.rework))
+             .where(rolled.environment.in_(split.environments), rolled.day >= split.first,
+                    rolled.day < split.end)
+             .group_by(*keys))
+    days = []
+    for row in connection.execute(query):
+        group = row[1] if group_by else None
+        count, failed, rework = (int(value or 0) for value in row[-3:])
+        if count or failed or rework:
+            days.append(DeploymentDay(row[0], False, group, count, failed, rework))
+    return days
+
+
+def _split_block_ends(connection: Connection, split: WholeDays, days: list[DeploymentDay],
+                      at: time, window: Window, group_by: GroupBy | None
+                      ) -> list[DeploymentDay]:
+    """Split the days where a 7- or 30-day block ends (``to``'s time of day on a day a
+    multiple of 7 or 30 days before ``to``'s) into before ``at`` and at or after it."""
+    last = window.end.astimezone(UTC).date()
+    ends = sorted({day.day for day in days if day.deployments
+                   and ((last - day.day).days % WEEK_DAYS == 0
+                        or (last - day.day).days % MONTH_DAYS == 0)})
+    early_days = set(ends)
+    early: dict[tuple[date, str | None], DeploymentDay] = {}
+    offset = datetime.combine(date.min, at) - datetime.min
+    for chunk in chunks(ends if offset else []):
+        ranges = [(midnight(day), midnight(day) + offset) for day in chunk]
+        pieces = Selection(Window(ranges[0][0], ranges[-1][1] + timedelta(days=1)), None,
+                           frozenset(split.environments))
+        for row in _days_of_facts(connection, pieces, None, group_by, ranges):
+            early[(row.day, row.group)] = row
+    result = []
+    for day in days:
+        if day.day not in early_days:
+            result.append(day)
+            continue
+        before = early.get((day.day, day.group), DeploymentDay(day.day, False, day.group, 0, 0, 0))
+        after = DeploymentDay(day.day, True, day.group, day.deployments - before.deployments,
+                              day.failed - before.failed, day.rework - before.rework)
+        result.extend(slot for slot in (before, after) if slot.deployments)
+    return result
+
+
+def _days_of_facts(connection: Connection, selection: Selection, split_at: str | None,
+                   group_by: GroupBy | None,
+                   ranges: Sequence[tuple[datetime, datetime]] = ()) -> list[DeploymentDay]:
+    """``deployment_days`` counted from the deployments themselves (only those in
+    ``ranges`` too, when given)."""
     column = deployments.c
     keys: list[ColumnElement[Any]] = [utc_day(column.time)]
     if split_at:
-        keys.append(_flag(utc_time_of_day(column.time) >= split_at))
+        keys.append(flag(utc_time_of_day(column.time) >= split_at))
     if group_by:
         keys.append(_group_column(column, group_by))
     query = (
-        select(*keys, func.count(), func.sum(_flag(column.failed)),
-               func.sum(_flag(column.rework)))
+        select(*keys, func.count(), func.sum(flag(column.failed)),
+               func.sum(flag(column.rework)))
         .where(*deployment_filters(selection))
         .group_by(*keys)
     )
+    if ranges:
+        query = query.where(or_(*(and_(column.time >= begin, column.time < end)
+                                  for begin, end in ranges)))
     days = []
     for row in connection.execute(query):
         values = list(row)
@@ -206,28 +280,6 @@ def incident_spans(connection: Connection, selection: Selection) -> list[Inciden
 
 # ---- Change lead time --------------------------------------------------------------------------
 
-class seconds_between(FunctionElement[float]):
-    """``later - earlier`` in seconds (float, exact to the microsecond on both back-ends)."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(seconds_between)
-def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    # strftime('%s') rounds fractional seconds, so whole seconds come from the text without
-    # its fraction ('YYYY-MM-DD HH:MM:SS') and the fraction ('.ffffff') is added apart.
-    earlier, later = (compiler.process(clause, **kw) for clause in element.clauses)
-    return (f"((strftime('%s', substr({later}, 1, 19)) - strftime('%s', substr({earlier}, 1, 19)))"
-            f" + (CAST(substr({later}, 20) AS REAL) - CAST(substr({earlier}, 20) AS REAL)))")
-
-
-@compiles(seconds_between, "postgresql")
-def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    earlier, later = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) AS DOUBLE PRECISION)"
-
-
 def change_time() -> ColumnElement[datetime]:
     """DESIGN.md §6: earliest commit, else the change's creation, else its merge."""
     column = changes.c
@@ -267,22 +319,75 @@ class LeadTimes:
 
 
 def lead_times(connection: Connection, selection: Selection) -> LeadTimes:
-    """Median and p90 of the selection's lead times, without fetching them on PostgreSQL."""
+    """Count, median and p90 of the selection's lead times.
+
+    Across all services only the values of the lead buckets holding the median's and the
+    p90's ranks are read: ``daily_lead_times`` counts the whole days' values per bucket,
+    and buckets are ordered like their values (metrics/rollups.py).
+    """
+    split = whole_days(connection, selection)
+    if split is not None:
+        found = _lead_times_by_bucket(connection, split)
+        if found is not None:
+            return found
+    return _summary(_lead_values(connection, selection))
+
+
+def _summary(values: list[float]) -> LeadTimes:
+    return LeadTimes(len(values), median(values), percentile(values, P90))
+
+
+def _lead_values(connection: Connection, selection: Selection) -> list[float]:
     values = first_deployment_query(selection).subquery()
-    known = values.c.lead_seconds.is_not(None)
-    if connection.dialect.name == "postgresql":
-        # percentile_cont(0.5) is the usual median; percentile_disc(0.9) is nearest rank.
-        count, middle, p90 = connection.execute(
-            select(func.count(), func.percentile_cont(0.5).within_group(values.c.lead_seconds),
-                   func.percentile_disc(0.9).within_group(values.c.lead_seconds))
-            .where(known)).one()
-        return LeadTimes(int(count), _float(middle), _float(p90))
-    seconds = list(connection.execute(select(values.c.lead_seconds).where(known)).scalars())
-    return LeadTimes(len(seconds), median(seconds), percentile(seconds, P90))
+    return list(connection.execute(select(values.c.lead_seconds).where(
+        values.c.lead_seconds.is_not(None))).scalars())
 
 
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _lead_times_by_bucket(connection: Connection, split: WholeDays) -> LeadTimes | None:
+    """None when the bucket counts disagree with the values (then read them all)."""
+    loose = [value for edge in split.edges
+             for value in _lead_values(connection, split.selection(edge))]
+    counts: Counter[int] = Counter(lead_bucket(value) for value in loose)  # type: ignore[misc]
+    rolled = daily_lead_times.c
+    for bucket, changes_in_bucket in connection.execute(
+            select(rolled.lead_bucket, func.sum(rolled.changes))
+            .where(rolled.environment.in_(split.environments), rolled.day >= split.first,
+                   rolled.day < split.end)
+            .group_by(rolled.lead_bucket)):
+        counts[bucket] += int(changes_in_bucket)
+    total = sum(counts.values())
+    if total == 0:
+        return LeadTimes(0, None, None)
+    ranks = sorted({*median_ranks(total), nearest_rank(total, P90)})
+    below, at_rank = 0, {}
+    for bucket in sorted(counts):
+        for rank in ranks:
+            if below < rank <= below + counts[bucket]:
+                at_rank[rank] = (bucket, rank - below - 1)
+        below += counts[bucket]
+    wanted = sorted({bucket for bucket, _ in at_rank.values()})
+    values: dict[int, list[float]] = {bucket: [] for bucket in wanted}
+    for value in loose:
+        values.get(lead_bucket(value), []).append(value)  # type: ignore[arg-type]
+    first = schema.first_deployments.c
+    for bucket, value in connection.execute(
+            select(first.lead_bucket, first.lead_seconds)
+            .where(first.environment.in_(split.environments), first.lead_bucket.in_(wanted),
+                   first.deployed_at >= midnight(split.first),
+                   first.deployed_at < midnight(split.end))):
+        values[bucket].append(value)
+    if any(len(values[bucket]) != counts[bucket] for bucket in wanted):
+        log.warning("daily_lead_times disagrees with first_deployments; reading every value")
+        return None
+    for bucket in wanted:
+        values[bucket].sort()
+
+    def value_at(rank: int) -> float:
+        bucket, index = at_rank[rank]
+        return float(values[bucket][index])
+
+    middle = [value_at(rank) for rank in median_ranks(total)]
+    return LeadTimes(total, sum(middle) / len(middle), value_at(nearest_rank(total, P90)))
 
 
 @dataclass(frozen=True)

@@ -16,23 +16,31 @@ from collections.abc import Iterable
 P90 = 90
 
 
+def median_ranks(count: int) -> tuple[int, ...]:
+    """The 1-based ranks of the sorted values whose mean is the median (none for none)."""
+    if count == 0:
+        return ()
+    middle = count // 2
+    return (middle + 1,) if count % 2 else (middle, middle + 1)
+
+
+def nearest_rank(count: int, percent: int) -> int:
+    """The 1-based rank of the nearest-rank ``percent`` percentile of ``count`` values."""
+    if not 0 < percent <= 100:
+        raise ValueError(f"percent must be in 1..100, not {percent}")
+    return -(-percent * count // 100)  # ceil(percent/100 * n) without float rounding
+
+
 def median(values: Iterable[float]) -> float | None:
     ordered = sorted(values)
-    count = len(ordered)
-    if count == 0:
+    ranks = median_ranks(len(ordered))
+    if not ranks:
         return None
-    middle = count // 2
-    if count % 2:
-        return float(ordered[middle])
-    return (ordered[middle - 1] + ordered[middle]) / 2
+    return sum(float(ordered[rank - 1]) for rank in ranks) / len(ranks)
 
 
 def percentile(values: Iterable[float], percent: int) -> float | None:
     """Nearest-rank percentile, ``percent`` in 1..100 (integer, so the rank is exact)."""
-    if not 0 < percent <= 100:
-        raise ValueError(f"percent must be in 1..100, not {percent}")
     ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = -(-percent * len(ordered) // 100)  # ceil(percent/100 * n) without float rounding
-    return float(ordered[rank - 1])
+    rank = nearest_rank(len(ordered), percent)
+    return float(ordered[rank - 1]) if ordered else None

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     Index,
@@ -255,6 +256,29 @@ first_deployments = Table(
     Column("deployed_at", UTCDateTime(), nullable=False),
     Column("change_time", UTCDateTime()),
     Column("lead_seconds", Float),
+    Column("lead_bucket", Integer),  # metrics/rollups.lead_bucket(lead_seconds)
     Index("ix_first_deployments_environment_time", "environment", "deployed_at"),
     Index("ix_first_deployments_partition_time", "service", "environment", "deployed_at"),
+    Index("ix_first_deployments_lead_bucket", "environment", "lead_bucket", "deployed_at"),
+)
+
+# Per-day rollups of the two tables above, kept by the projector in the same transactions
+# (metrics/rollups.py), so metrics over many services read days instead of every fact.
+daily_deployments = Table(
+    "daily_deployments",
+    metadata,
+    Column("environment", Text, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("deployments", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("rework", Integer, nullable=False),
+)
+
+daily_lead_times = Table(
+    "daily_lead_times",
+    metadata,
+    Column("environment", Text, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("lead_bucket", Integer, primary_key=True),
+    Column("changes", Integer, nullable=False),
 )

@@ -1,0 +1,45 @@
+"""Per-day rollups of deployments and lead times (metrics/rollups.py), filled from the
+projection as it stands: no re-projection needed."""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from dora_cloudevents.metrics.rollups import rebuild
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("first_deployments") as batch:
+        batch.add_column(sa.Column("lead_bucket", sa.Integer))
+    op.create_index("ix_first_deployments_lead_bucket", "first_deployments",
+                    ["environment", "lead_bucket", "deployed_at"])
+    op.create_table(
+        "daily_deployments",
+        sa.Column("environment", sa.Text, primary_key=True),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("deployments", sa.Integer, nullable=False),
+        sa.Column("failed", sa.Integer, nullable=False),
+        sa.Column("rework", sa.Integer, nullable=False),
+    )
+    op.create_table(
+        "daily_lead_times",
+        sa.Column("environment", sa.Text, primary_key=True),
+        sa.Column("day", sa.Date, primary_key=True),
+        sa.Column("lead_bucket", sa.Integer, primary_key=True),
+        sa.Column("changes", sa.Integer, nullable=False),
+    )
+    rebuild(op.get_bind())
+
+
+def downgrade() -> None:
+    op.drop_table("daily_lead_times")
+    op.drop_table("daily_deployments")
+    op.drop_index("ix_first_deployments_lead_bucket", "first_deployments")
+    with op.batch_alter_table("first_deployments") as batch:
+        batch.drop_column("lead_bucket")

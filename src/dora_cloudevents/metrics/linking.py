@@ -545,7 +545,8 @@ def refresh_first_deployments(connection: Connection, keys: set[str],
             rows.append({"change_key": key, "environment": environment,
                          "service": row.service, "deployment_seq": row.deployment_seq,
                          "deployed_at": row.deployed_at, "change_time": began,
-                         "lead_seconds": lead, "lead_bucket": lead_bucket(lead)})
+                         "lead_seconds": lead,
+                         "lead_bucket": None if lead is None else lead_bucket(lead)})
         if rows:
             connection.execute(first_deployments.insert(), rows)
             counts.lead_times_of(((row["environment"], row["deployed_at"], row["lead_bucket"])

@@ -9,11 +9,11 @@ UTC day) or just the columns a median needs. Works the same on SQLite and Postgr
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
@@ -22,7 +22,7 @@ from dora_cloudevents.metrics.chunking import chunks
 from dora_cloudevents.metrics.expressions import flag, utc_day, utc_time_of_day
 from dora_cloudevents.metrics.filters import Selection, Window
 from dora_cloudevents.metrics.frequency import MONTH_DAYS, WEEK_DAYS
-from dora_cloudevents.metrics.rollups import lead_bucket
+from dora_cloudevents.metrics.rollups import lead_bucket, utc_date
 from dora_cloudevents.metrics.stats import P90, median, median_ranks, nearest_rank, percentile
 from dora_cloudevents.store import schema
 from dora_cloudevents.store.schema import (
@@ -34,6 +34,9 @@ from dora_cloudevents.store.schema import (
 )
 
 GroupBy = Literal["service", "environment", "team"]
+K = TypeVar("K")
+GroupKey = Callable[[date, str | None, str], K]  # (UTC day, service, environment) -> group
+OR_TERMS = 100  # (bucket, days) terms per statement when reading bucket values
 log = logging.getLogger(__name__)
 
 
@@ -319,75 +322,128 @@ class LeadTimes:
 
 
 def lead_times(connection: Connection, selection: Selection) -> LeadTimes:
-    """Count, median and p90 of the selection's lead times.
+    """Count, median and p90 of the selection's lead times."""
+    return lead_time_summaries(connection, selection, lambda *_: None).get(
+        None, LeadTimes(0, None, None))
 
-    Across all services only the values of the lead buckets holding the median's and the
-    p90's ranks are read: ``daily_lead_times`` counts the whole days' values per bucket,
+
+def lead_time_summaries(connection: Connection, selection: Selection,
+                        key: GroupKey[K], *, by_service: bool = False
+                        ) -> dict[K, LeadTimes]:
+    """Count, median and p90 of the lead times of each group: ``key`` names the group of a
+    change first deployed on a UTC day by a service to an environment, and must give each
+    group consecutive days (a series bucket does). With ``by_service`` false, ``key`` is
+    given no service (None): the rollups do not keep services apart.
+
+    Across all services only the values of the lead buckets holding the medians' and the
+    p90s' ranks are read: ``daily_lead_times`` counts the whole days' values per bucket,
     and buckets are ordered like their values (metrics/rollups.py).
     """
-    split = whole_days(connection, selection)
+    split = None if by_service else whole_days(connection, selection)
     if split is not None:
-        found = _lead_times_by_bucket(connection, split)
+        found = _summaries_by_bucket(connection, split, key)
         if found is not None:
             return found
-    return _summary(_lead_values(connection, selection))
+    grouped_values: dict[K, list[float]] = defaultdict(list)
+    for deployed_at, service, environment, seconds in lead_time_facts(connection, selection):
+        grouped_values[key(utc_date(deployed_at), service if by_service else None,
+                           environment)].append(seconds)
+    return {group: _summary(values) for group, values in grouped_values.items()}
 
 
 def _summary(values: list[float]) -> LeadTimes:
     return LeadTimes(len(values), median(values), percentile(values, P90))
 
 
-def _lead_values(connection: Connection, selection: Selection) -> list[float]:
-    values = first_deployment_query(selection).subquery()
-    return list(connection.execute(select(values.c.lead_seconds).where(
-        values.c.lead_seconds.is_not(None))).scalars())
+@dataclass
+class _Group:
+    """One group's lead times while they are located: bucket counts, the values read so
+    far per bucket, its days, and which bucket and place each wanted rank is at."""
+
+    counts: Counter[int] = field(default_factory=Counter)
+    values: defaultdict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    days: set[date] = field(default_factory=set)
+    ranks: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self) -> None:
+        total = sum(self.counts.values())
+        wanted = {*median_ranks(total), nearest_rank(total, P90)} if total else set()
+        below = 0
+        for bucket in sorted(self.counts):
+            for rank in wanted:
+                if below < rank <= below + self.counts[bucket]:
+                    self.ranks[rank] = (bucket, rank - below - 1)
+            below += self.counts[bucket]
+
+    def summary(self) -> LeadTimes:
+        total = sum(self.counts.values())
+        if not total:
+            return LeadTimes(0, None, None)
+
+        def at(rank: int) -> float:
+            bucket, index = self.ranks[rank]
+            return float(sorted(self.values[bucket])[index])
+
+        middle = [at(rank) for rank in median_ranks(total)]
+        return LeadTimes(total, sum(middle) / len(middle), at(nearest_rank(total, P90)))
 
 
-def _lead_times_by_bucket(connection: Connection, split: WholeDays) -> LeadTimes | None:
+def _summaries_by_bucket(connection: Connection, split: WholeDays,
+                         key: GroupKey[K]) -> dict[K, LeadTimes] | None:
     """None when the bucket counts disagree with the values (then read them all)."""
-    loose = [value for edge in split.edges
-             for value in _lead_values(connection, split.selection(edge))]
-    counts: Counter[int] = Counter(lead_bucket(value) for value in loose)  # type: ignore[misc]
+    groups: defaultdict[K, _Group] = defaultdict(_Group)
+    loose: defaultdict[K, list[float]] = defaultdict(list)
+    for edge in split.edges:
+        for deployed_at, _, environment, seconds in lead_time_facts(
+                connection, split.selection(edge)):
+            name = key(utc_date(deployed_at), None, environment)
+            loose[name].append(seconds)
+            groups[name].counts[lead_bucket(seconds)] += 1
     rolled = daily_lead_times.c
-    for bucket, changes_in_bucket in connection.execute(
-            select(rolled.lead_bucket, func.sum(rolled.changes))
+    for day, environment, bucket, count in connection.execute(
+            select(rolled.day, rolled.environment, rolled.lead_bucket, func.sum(rolled.changes))
             .where(rolled.environment.in_(split.environments), rolled.day >= split.first,
                    rolled.day < split.end)
-            .group_by(rolled.lead_bucket)):
-        counts[bucket] += int(changes_in_bucket)
-    total = sum(counts.values())
-    if total == 0:
-        return LeadTimes(0, None, None)
-    ranks = sorted({*median_ranks(total), nearest_rank(total, P90)})
-    below, at_rank = 0, {}
-    for bucket in sorted(counts):
-        for rank in ranks:
-            if below < rank <= below + counts[bucket]:
-                at_rank[rank] = (bucket, rank - below - 1)
-        below += counts[bucket]
-    wanted = sorted({bucket for bucket, _ in at_rank.values()})
-    values: dict[int, list[float]] = {bucket: [] for bucket in wanted}
-    for value in loose:
-        values.get(lead_bucket(value), []).append(value)  # type: ignore[arg-type]
-    first = schema.first_deployments.c
-    for bucket, value in connection.execute(
-            select(first.lead_bucket, first.lead_seconds)
-            .where(first.environment.in_(split.environments), first.lead_bucket.in_(wanted),
-                   first.deployed_at >= midnight(split.first),
-                   first.deployed_at < midnight(split.end))):
-        values[bucket].append(value)
-    if any(len(values[bucket]) != counts[bucket] for bucket in wanted):
+            .group_by(rolled.day, rolled.environment, rolled.lead_bucket)):
+        if count:
+            days = groups[key(day, None, environment)]
+            days.counts[bucket] += int(count)
+            days.days.add(day)
+    for name, located in groups.items():
+        located.locate()
+        for value in loose[name]:
+            located.values[lead_bucket(value)].append(value)
+    wanted = {(name, bucket) for name, group in groups.items()
+              for bucket, _ in group.ranks.values()}
+    _read_bucket_values(connection, split, key, groups, wanted)
+    if any(len(groups[name].values[bucket]) != groups[name].counts[bucket]
+           for name, bucket in wanted):
         log.warning("daily_lead_times disagrees with first_deployments; reading every value")
         return None
-    for bucket in wanted:
-        values[bucket].sort()
+    return {name: group.summary() for name, group in groups.items()}
 
-    def value_at(rank: int) -> float:
-        bucket, index = at_rank[rank]
-        return float(values[bucket][index])
 
-    middle = [value_at(rank) for rank in median_ranks(total)]
-    return LeadTimes(total, sum(middle) / len(middle), value_at(nearest_rank(total, P90)))
+def _read_bucket_values(connection: Connection, split: WholeDays,
+                        key: GroupKey[K], groups: dict[K, _Group],
+                        wanted: set[tuple[K, int]]) -> None:
+    """Add the whole days' values of the wanted (group, bucket) pairs to their groups."""
+    first = schema.first_deployments.c
+    terms = []
+    for name in sorted({name for name, _ in wanted}, key=repr):
+        days = groups[name].days
+        if days:
+            buckets = sorted(bucket for group, bucket in wanted if group == name)
+            terms.append(and_(first.lead_bucket.in_(buckets),
+                              first.deployed_at >= midnight(min(days)),
+                              first.deployed_at < midnight(max(days)) + timedelta(days=1)))
+    for chunk in chunks(terms, OR_TERMS):
+        for deployed_at, environment, bucket, value in connection.execute(
+                select(first.deployed_at, first.environment, first.lead_bucket,
+                       first.lead_seconds)
+                .where(first.environment.in_(split.environments), or_(*chunk))):
+            name = key(utc_date(deployed_at), None, environment)
+            if (name, bucket) in wanted:
+                groups[name].values[bucket].append(value)
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,9 @@ BUCKETS_PER_DOUBLING = 16
 REBUILD_PAGE = 20_000
 
 
-def lead_bucket(seconds: float | None) -> int | None:
+def lead_bucket(seconds: float) -> int:
     """The bucket of a lead time: 0 up to one second (and for negative ones), then 16 per
     doubling. Monotonic: a longer lead time never lands in a lower bucket."""
-    if seconds is None:
-        return None
     if seconds <= 1:
         return 0
     return 1 + math.floor(math.log2(seconds) * BUCKETS_PER_DOUBLING)
@@ -123,7 +121,8 @@ def rebuild(connection: Connection) -> None:
             update(first_deployments).where(first.change_key == bindparam("b_key"),
                                             first.environment == bindparam("b_environment"))
             .values(lead_bucket=bindparam("b_bucket")),
-            [{"b_key": key, "b_environment": environment, "b_bucket": lead_bucket(seconds)}
+            [{"b_key": key, "b_environment": environment,
+              "b_bucket": None if seconds is None else lead_bucket(seconds)}
              for key, environment, seconds in page])
         done = (page[-1].change_key, page[-1].environment)
     shipped = deployments.c

@@ -44,7 +44,7 @@ from dora_cloudevents.metrics.models import (
     TimeToRestoreSeries,
 )
 from dora_cloudevents.metrics.queries import GroupBy
-from dora_cloudevents.metrics.stats import P90, median, percentile
+from dora_cloudevents.metrics.stats import median
 
 METRICS: tuple[MetricName, ...] = (
     "deployment-frequency", "lead-time", "change-failure-rate",
@@ -142,15 +142,14 @@ def _deployment_series(connection: Connection, grid: Grid, metric: MetricName) -
 
 def _lead_time_series(connection: Connection, grid: Grid) -> LeadTimeSeries:
     """One value per (change, environment) first deployed in the bucket."""
-    data: dict[Key, list[float]] = defaultdict(list)
-    for deployed_at, service, environment, seconds in queries.lead_time_facts(
-            connection, grid.selection):
-        data[grid.key(deployed_at.date(), service, environment)].append(seconds)
+    data = queries.lead_time_summaries(
+        connection, grid.selection, lambda day, service, environment: grid.key(
+            day, service, environment), by_service=grid.group_by in ("service", "team"))
 
-    def point(key: Key, values: list[float] | None) -> LeadTimePoint:
-        values = values or []
-        return LeadTimePoint(**grid.fields(key), value=median(values),
-                             p90_seconds=percentile(values, P90), changes=len(values))
+    def point(key: Key, summary: queries.LeadTimes | None) -> LeadTimePoint:
+        summary = summary or queries.LeadTimes(0, None, None)
+        return LeadTimePoint(**grid.fields(key), value=summary.median,
+                             p90_seconds=summary.p90, changes=summary.count)
     return LeadTimeSeries(metric="lead-time", bucket=grid.bucket,
                           series=grid.points(data, point))
 

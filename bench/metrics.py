@@ -269,6 +269,10 @@ def queries(services: int) -> list[Query]:
     team_size = min(services, history.SERVICES_PER_TEAM)
     return [
         Query("dora, all services, 90 d", "/api/v1/dora", d90),
+        # The default window ends now, mid-day: the 7- and 30-day blocks then end mid-day.
+        Query("dora, all services, 90 d to 13:30", "/api/v1/dora",
+              {"from": rfc3339(YEAR_END - timedelta(days=90, hours=10, minutes=30)),
+               "to": rfc3339(YEAR_END - timedelta(hours=10, minutes=30))}),
         Query(f"dora, service={one}, 90 d", "/api/v1/dora", {**d90, "service": one}),
         Query(f"dora, team={team} ({team_size} svc), 90 d", "/api/v1/dora",
               {**d90, "team": team}),

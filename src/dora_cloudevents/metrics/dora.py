@@ -95,12 +95,12 @@ def recovery_time(recovery_seconds: Sequence[float],
                                         level=recovery_time_level(middle, table))
 
 
-def time_to_restore(spans: Sequence[queries.IncidentSpan]) -> TimeToRestore:
-    """``incidents`` counts the resolved incidents the median is over; the open ones are
-    counted apart in ``open_incidents`` (DESIGN.md §7)."""
-    restored = [span.seconds for span in spans if span.seconds is not None]
+def time_to_restore(durations: Sequence[float | None]) -> TimeToRestore:
+    """``incidents`` counts the resolved incidents the median is over; the open ones
+    (duration None) are counted apart in ``open_incidents`` (DESIGN.md §7)."""
+    restored = [seconds for seconds in durations if seconds is not None]
     return TimeToRestore(median_seconds=median(restored), incidents=len(restored),
-                         open_incidents=len(spans) - len(restored))
+                         open_incidents=len(durations) - len(restored))
 
 
 def rework_rate(counts: DeploymentTotals) -> DeploymentReworkRate:
@@ -117,8 +117,7 @@ def dora_report(connection: Connection, selection: Selection,
     frequency = deployment_frequency(selection, days, table)
     lead = lead_time(queries.lead_times(connection, selection), table)
     failure = change_failure_rate(counts, table)
-    recovery = recovery_time([row.seconds for row in queries.recoveries(connection, selection)],
-                             table)
+    recovery = recovery_time(queries.recovery_seconds(connection, selection), table)
     return DoraReport(
         window=WindowView.model_validate({"from": selection.window.start,
                                           "to": selection.window.end}),
@@ -126,7 +125,7 @@ def dora_report(connection: Connection, selection: Selection,
         lead_time_for_changes=lead,
         change_failure_rate=failure,
         failed_deployment_recovery_time=recovery,
-        time_to_restore=time_to_restore(queries.incident_spans(connection, selection)),
+        time_to_restore=time_to_restore(queries.restore_seconds(connection, selection)),
         deployment_rework_rate=rework_rate(counts),
         level=overall_level([frequency.level, lead.level, failure.level, recovery.level]),
     )

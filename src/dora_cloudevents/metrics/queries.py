@@ -15,7 +15,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Select,
+    and_,
+    func,
+    or_,
+    select,
+    true,
+    type_coerce,
+    values,
+)
+from sqlalchemy import column as sql_column
 
 from dora_cloudevents.metrics.buckets import midnight
 from dora_cloudevents.metrics.chunking import chunks
@@ -26,6 +39,7 @@ from dora_cloudevents.metrics.rollups import lead_bucket, utc_date
 from dora_cloudevents.metrics.stats import P90, median, median_ranks, nearest_rank, percentile
 from dora_cloudevents.store import schema
 from dora_cloudevents.store.schema import (
+    UTCDateTime,
     changes,
     daily_deployments,
     daily_lead_times,
@@ -36,15 +50,18 @@ from dora_cloudevents.store.schema import (
 GroupBy = Literal["service", "environment", "team"]
 K = TypeVar("K")
 GroupKey = Callable[[date, str | None, str], K]  # (UTC day, service, environment) -> group
+ONE_DAY = timedelta(days=1)
 OR_TERMS = 100  # (bucket, days) terms per statement when reading bucket values
 log = logging.getLogger(__name__)
 
 
 # ---- Filters -----------------------------------------------------------------------------------
 
-def deployment_filters(selection: Selection) -> list[ColumnElement[bool]]:
+def deployment_filters(selection: Selection, *, window: bool = True
+                       ) -> list[ColumnElement[bool]]:
     column = deployments.c
-    clauses = [column.time >= selection.window.start, column.time < selection.window.end]
+    clauses = ([column.time >= selection.window.start, column.time < selection.window.end]
+               if window else [])
     if selection.services is not None:
         clauses.append(column.service.in_(sorted(selection.services)))
     if selection.environments is not None:
@@ -144,8 +161,8 @@ def deployment_days(
     split = whole_days(connection, selection) if group_by != "service" else None
     if split is None:
         return _days_of_facts(connection, selection, split_at, group_by)
-    days = [row for edge in split.edges for row in
-            _days_of_facts(connection, split.selection(edge), split_at, group_by)]
+    days = [row for edge in split.edges
+            for row in _days_of_facts(connection, split.selection(edge), split_at, group_by)]
     whole = _rolled_up_days(connection, split, group_by)
     if split_at:
         whole = _split_block_ends(connection, split, whole, time.fromisoformat(split_at),
@@ -185,11 +202,10 @@ def _split_block_ends(connection: Connection, split: WholeDays, days: list[Deplo
     early_days = set(ends)
     early: dict[tuple[date, str | None], DeploymentDay] = {}
     offset = datetime.combine(date.min, at) - datetime.min
-    for chunk in chunks(ends if offset else []):
-        ranges = [(midnight(day), midnight(day) + offset) for day in chunk]
-        pieces = Selection(Window(ranges[0][0], ranges[-1][1] + timedelta(days=1)), None,
-                           frozenset(split.environments))
-        for row in _days_of_facts(connection, pieces, None, group_by, ranges):
+    if ends and offset:
+        pieces = [(midnight(day), midnight(day) + offset) for day in ends]
+        for row in _days_of_facts(connection, split.selection(Window(
+                pieces[0][0], pieces[-1][1])), None, group_by, pieces):
             early[(row.day, row.group)] = row
     result = []
     for day in days:
@@ -206,30 +222,32 @@ def _split_block_ends(connection: Connection, split: WholeDays, days: list[Deplo
 def _days_of_facts(connection: Connection, selection: Selection, split_at: str | None,
                    group_by: GroupBy | None,
                    ranges: Sequence[tuple[datetime, datetime]] = ()) -> list[DeploymentDay]:
-    """``deployment_days`` counted from the deployments themselves (only those in
-    ``ranges`` too, when given)."""
+    """``deployment_days`` counted from the deployments themselves; with ``ranges``, those
+    in the ``[begin, end)`` ranges instead of the window (a VALUES list each row of which
+    is one index range scan)."""
     column = deployments.c
     keys: list[ColumnElement[Any]] = [utc_day(column.time)]
     if split_at:
         keys.append(flag(utc_time_of_day(column.time) >= split_at))
     if group_by:
         keys.append(_group_column(column, group_by))
-    query = (
-        select(*keys, func.count(), func.sum(flag(column.failed)),
-               func.sum(flag(column.rework)))
-        .where(*deployment_filters(selection))
-        .group_by(*keys)
-    )
+    query = select(*keys, func.count(), func.sum(flag(column.failed)),
+                   func.sum(flag(column.rework)))
     if ranges:
-        query = query.where(or_(*(and_(column.time >= begin, column.time < end)
-                                  for begin, end in ranges)))
+        piece = values(sql_column("begin", UTCDateTime()), sql_column("end", UTCDateTime()),
+                       name="pieces").data(list(ranges)).cte()
+        query = query.select_from(piece).join(deployments, and_(
+            column.time >= piece.c.begin, column.time < piece.c.end)).where(
+            *deployment_filters(selection, window=False))
+    else:
+        query = query.where(*deployment_filters(selection))
     days = []
-    for row in connection.execute(query):
-        values = list(row)
-        day = date.fromisoformat(values.pop(0))
-        late = bool(values.pop(0)) if split_at else False
-        group = values.pop(0) if group_by else None
-        count, failed, rework = (int(value or 0) for value in values)
+    for row in connection.execute(query.group_by(*keys)):
+        fields = list(row)
+        day = date.fromisoformat(fields.pop(0))
+        late = bool(fields.pop(0)) if split_at else False
+        group = fields.pop(0) if group_by else None
+        count, failed, rework = (int(value or 0) for value in fields)
         days.append(DeploymentDay(day, late, group, count, failed, rework))
     return days
 
@@ -252,9 +270,24 @@ def recoveries(connection: Connection, selection: Selection) -> list[Recovery]:
     """Failed deployments in the selection that have recovered."""
     column = deployments.c
     query = select(column.time, column.recovered_at, column.service, column.environment).where(
-        *deployment_filters(selection), column.failed.is_(True), column.recovered_at.is_not(None)
+        *deployment_filters(selection), column.failed == true(), column.recovered_at.is_not(None)
     )
     return [Recovery(*row) for row in connection.execute(query)]
+
+
+def recovery_seconds(connection: Connection, selection: Selection) -> list[float]:
+    """``recoveries``' times alone, which is all a summary needs of them."""
+    column = deployments.c
+    query = select(_as_read(column.time), _as_read(column.recovered_at)).where(
+        *deployment_filters(selection), column.failed == true(), column.recovered_at.is_not(None))
+    return [(recovered - failed).total_seconds() for failed, recovered in connection.execute(query)]
+
+
+def _as_read(column: ColumnElement[datetime]) -> ColumnElement[datetime]:
+    """A timestamp column without UTCDateTime's per-value processing (most of the cost of
+    reading thousands): naive UTC on SQLite, aware on PostgreSQL, alike within one query,
+    so only for differences."""
+    return type_coerce(column, DateTime())
 
 
 # ---- Incidents ---------------------------------------------------------------------------------
@@ -279,6 +312,15 @@ def incident_spans(connection: Connection, selection: Selection) -> list[Inciden
     query = select(column.detected_at, column.resolved_at, column.service,
                    column.environment).where(*incident_filters(selection))
     return [IncidentSpan(*row) for row in connection.execute(query)]
+
+
+def restore_seconds(connection: Connection, selection: Selection) -> list[float | None]:
+    """``incident_spans``' durations alone (None while open), all a summary needs."""
+    column = incidents.c
+    query = select(_as_read(column.detected_at), _as_read(column.resolved_at)).where(
+        *incident_filters(selection))
+    return [None if resolved is None else (resolved - detected).total_seconds()
+            for detected, resolved in connection.execute(query)]
 
 
 # ---- Change lead time --------------------------------------------------------------------------
@@ -323,17 +365,18 @@ class LeadTimes:
 
 def lead_times(connection: Connection, selection: Selection) -> LeadTimes:
     """Count, median and p90 of the selection's lead times."""
-    return lead_time_summaries(connection, selection, lambda *_: None).get(
+    return lead_time_summaries(connection, selection, lambda *_: None, per_day=False).get(
         None, LeadTimes(0, None, None))
 
 
 def lead_time_summaries(connection: Connection, selection: Selection,
-                        key: GroupKey[K], *, by_service: bool = False
-                        ) -> dict[K, LeadTimes]:
+                        key: GroupKey[K], *, by_service: bool = False,
+                        per_day: bool = True) -> dict[K, LeadTimes]:
     """Count, median and p90 of the lead times of each group: ``key`` names the group of a
     change first deployed on a UTC day by a service to an environment, and must give each
     group consecutive days (a series bucket does). With ``by_service`` false, ``key`` is
-    given no service (None): the rollups do not keep services apart.
+    given no service (None): the rollups do not keep services apart. ``per_day`` false
+    says the groups do not depend on the day (a summary), which spares reading days.
 
     Across all services only the values of the lead buckets holding the medians' and the
     p90s' ranks are read: ``daily_lead_times`` counts the whole days' values per bucket,
@@ -341,7 +384,7 @@ def lead_time_summaries(connection: Connection, selection: Selection,
     """
     split = None if by_service else whole_days(connection, selection)
     if split is not None:
-        found = _summaries_by_bucket(connection, split, key)
+        found = _summaries_by_bucket(connection, split, key, per_day)
         if found is not None:
             return found
     grouped_values: dict[K, list[float]] = defaultdict(list)
@@ -388,8 +431,8 @@ class _Group:
         return LeadTimes(total, sum(middle) / len(middle), at(nearest_rank(total, P90)))
 
 
-def _summaries_by_bucket(connection: Connection, split: WholeDays,
-                         key: GroupKey[K]) -> dict[K, LeadTimes] | None:
+def _summaries_by_bucket(connection: Connection, split: WholeDays, key: GroupKey[K],
+                         per_day: bool) -> dict[K, LeadTimes] | None:
     """None when the bucket counts disagree with the values (then read them all)."""
     groups: defaultdict[K, _Group] = defaultdict(_Group)
     loose: defaultdict[K, list[float]] = defaultdict(list)
@@ -400,22 +443,24 @@ def _summaries_by_bucket(connection: Connection, split: WholeDays,
             loose[name].append(seconds)
             groups[name].counts[lead_bucket(seconds)] += 1
     rolled = daily_lead_times.c
-    for day, environment, bucket, count in connection.execute(
-            select(rolled.day, rolled.environment, rolled.lead_bucket, func.sum(rolled.changes))
+    by = [rolled.day] if per_day else []
+    for row in connection.execute(
+            select(*by, rolled.environment, rolled.lead_bucket, func.sum(rolled.changes))
             .where(rolled.environment.in_(split.environments), rolled.day >= split.first,
                    rolled.day < split.end)
-            .group_by(rolled.day, rolled.environment, rolled.lead_bucket)):
+            .group_by(*by, rolled.environment, rolled.lead_bucket)):
+        day, (environment, bucket, count) = (row[0] if per_day else split.first), row[-3:]
         if count:
             days = groups[key(day, None, environment)]
             days.counts[bucket] += int(count)
-            days.days.add(day)
+            days.days.update((day,) if per_day else (split.first, split.end - ONE_DAY))
     for name, located in groups.items():
         located.locate()
         for value in loose[name]:
             located.values[lead_bucket(value)].append(value)
     wanted = {(name, bucket) for name, group in groups.items()
               for bucket, _ in group.ranks.values()}
-    _read_bucket_values(connection, split, key, groups, wanted)
+    _read_bucket_values(connection, split, key, groups, wanted, per_day)
     if any(len(groups[name].values[bucket]) != groups[name].counts[bucket]
            for name, bucket in wanted):
         log.warning("daily_lead_times disagrees with first_deployments; reading every value")
@@ -425,7 +470,7 @@ def _summaries_by_bucket(connection: Connection, split: WholeDays,
 
 def _read_bucket_values(connection: Connection, split: WholeDays,
                         key: GroupKey[K], groups: dict[K, _Group],
-                        wanted: set[tuple[K, int]]) -> None:
+                        wanted: set[tuple[K, int]], per_day: bool) -> None:
     """Add the whole days' values of the wanted (group, bucket) pairs to their groups."""
     first = schema.first_deployments.c
     terms = []
@@ -435,13 +480,15 @@ def _read_bucket_values(connection: Connection, split: WholeDays,
             buckets = sorted(bucket for group, bucket in wanted if group == name)
             terms.append(and_(first.lead_bucket.in_(buckets),
                               first.deployed_at >= midnight(min(days)),
-                              first.deployed_at < midnight(max(days)) + timedelta(days=1)))
+                              first.deployed_at < midnight(max(days)) + ONE_DAY))
+    # Without days, a summary does not read (and convert) each value's time.
+    day = [first.deployed_at] if per_day else []
     for chunk in chunks(terms, OR_TERMS):
-        for deployed_at, environment, bucket, value in connection.execute(
-                select(first.deployed_at, first.environment, first.lead_bucket,
-                       first.lead_seconds)
+        for row in connection.execute(
+                select(*day, first.environment, first.lead_bucket, first.lead_seconds)
                 .where(first.environment.in_(split.environments), or_(*chunk))):
-            name = key(utc_date(deployed_at), None, environment)
+            environment, bucket, value = row[-3:]
+            name = key(utc_date(row[0]) if per_day else split.first, None, environment)
             if (name, bucket) in wanted:
                 groups[name].values[bucket].append(value)
 

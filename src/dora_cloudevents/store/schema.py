@@ -137,6 +137,9 @@ deployments = Table(
           "time"),
     Index("ix_deployments_revision_prefix", "revision_prefix"),
     Index("ix_deployments_artifact", "artifact_key"),
+    # Covering the recovery times over every service: failed deployments only.
+    Index("ix_deployments_recoveries", "environment", "failed", "time", "recovered_at",
+          "service"),
 )
 
 # A unit of change: a pull/merge request, or a direct push to a branch.
@@ -228,6 +231,8 @@ incidents = Table(
     Index("ix_incidents_detected", "detected_at"),
     Index("ix_incidents_deployment", "deployment_seq"),
     Index("ix_incidents_artifact", "artifact_key"),
+    Index("ix_incidents_environment_detected", "environment", "detected_at", "resolved_at",
+          "service"),
 )
 
 # Which changes each deployment shipped (derived by linking, per partition).
@@ -259,7 +264,9 @@ first_deployments = Table(
     Column("lead_bucket", Integer),  # metrics/rollups.lead_bucket(lead_seconds)
     Index("ix_first_deployments_environment_time", "environment", "deployed_at"),
     Index("ix_first_deployments_partition_time", "service", "environment", "deployed_at"),
-    Index("ix_first_deployments_lead_bucket", "environment", "lead_bucket", "deployed_at"),
+    # Covering: a bucket's values are read from the index alone (metrics/queries.py).
+    Index("ix_first_deployments_lead_bucket", "environment", "lead_bucket", "deployed_at",
+          "lead_seconds"),
 )
 
 # Per-day rollups of the two tables above, kept by the projector in the same transactions

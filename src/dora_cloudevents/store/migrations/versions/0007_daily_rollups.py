@@ -1,5 +1,6 @@
 """Per-day rollups of deployments and lead times (metrics/rollups.py), filled from the
-projection as it stands: no re-projection needed."""
+projection as it stands (no re-projection needed), and covering indexes for the metrics
+over every service."""
 
 from collections.abc import Sequence
 
@@ -13,12 +14,23 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Covering indexes for the queries over every service: a lead bucket's values, the
+# recovery times of failed deployments, incidents by environment.
+INDEXES = (
+    ("ix_first_deployments_lead_bucket", "first_deployments",
+     ["environment", "lead_bucket", "deployed_at", "lead_seconds"]),
+    ("ix_deployments_recoveries", "deployments",
+     ["environment", "failed", "time", "recovered_at", "service"]),
+    ("ix_incidents_environment_detected", "incidents",
+     ["environment", "detected_at", "resolved_at", "service"]),
+)
+
 
 def upgrade() -> None:
     with op.batch_alter_table("first_deployments") as batch:
         batch.add_column(sa.Column("lead_bucket", sa.Integer))
-    op.create_index("ix_first_deployments_lead_bucket", "first_deployments",
-                    ["environment", "lead_bucket", "deployed_at"])
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns)
     op.create_table(
         "daily_deployments",
         sa.Column("environment", sa.Text, primary_key=True),
@@ -40,6 +52,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("daily_lead_times")
     op.drop_table("daily_deployments")
-    op.drop_index("ix_first_deployments_lead_bucket", "first_deployments")
+    for name, table, _ in reversed(INDEXES):
+        op.drop_index(name, table)
     with op.batch_alter_table("first_deployments") as batch:
         batch.drop_column("lead_bucket")

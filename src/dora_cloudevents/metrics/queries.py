@@ -19,10 +19,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     DateTime,
+    Integer,
     Select,
+    Text,
     and_,
     func,
-    or_,
     select,
     true,
     type_coerce,
@@ -51,7 +52,7 @@ GroupBy = Literal["service", "environment", "team"]
 K = TypeVar("K")
 GroupKey = Callable[[date, str | None, str], K]  # (UTC day, service, environment) -> group
 ONE_DAY = timedelta(days=1)
-OR_TERMS = 100  # (bucket, days) terms per statement when reading bucket values
+VALUES_ROWS = 200  # rows of a VALUES list joined in one statement
 log = logging.getLogger(__name__)
 
 
@@ -272,7 +273,7 @@ def recoveries(connection: Connection, selection: Selection) -> list[Recovery]:
     query = select(column.time, column.recovered_at, column.service, column.environment).where(
         *deployment_filters(selection), column.failed == true(), column.recovered_at.is_not(None)
     )
-    return [Recovery(*row) for row in connection.execute(query)]
+    return [Recovery(*row) for row in connection.execute(query).all()]
 
 
 def recovery_seconds(connection: Connection, selection: Selection) -> list[float]:
@@ -280,7 +281,8 @@ def recovery_seconds(connection: Connection, selection: Selection) -> list[float
     column = deployments.c
     query = select(_as_read(column.time), _as_read(column.recovered_at)).where(
         *deployment_filters(selection), column.failed == true(), column.recovered_at.is_not(None))
-    return [(recovered - failed).total_seconds() for failed, recovered in connection.execute(query)]
+    return [(recovered - failed).total_seconds()
+            for failed, recovered in connection.execute(query).all()]
 
 
 def _as_read(column: ColumnElement[datetime]) -> ColumnElement[datetime]:
@@ -311,7 +313,7 @@ def incident_spans(connection: Connection, selection: Selection) -> list[Inciden
     column = incidents.c
     query = select(column.detected_at, column.resolved_at, column.service,
                    column.environment).where(*incident_filters(selection))
-    return [IncidentSpan(*row) for row in connection.execute(query)]
+    return [IncidentSpan(*row) for row in connection.execute(query).all()]
 
 
 def restore_seconds(connection: Connection, selection: Selection) -> list[float | None]:
@@ -320,7 +322,7 @@ def restore_seconds(connection: Connection, selection: Selection) -> list[float 
     query = select(_as_read(column.detected_at), _as_read(column.resolved_at)).where(
         *incident_filters(selection))
     return [None if resolved is None else (resolved - detected).total_seconds()
-            for detected, resolved in connection.execute(query)]
+            for detected, resolved in connection.execute(query).all()]
 
 
 # ---- Change lead time --------------------------------------------------------------------------
@@ -444,23 +446,25 @@ def _summaries_by_bucket(connection: Connection, split: WholeDays, key: GroupKey
             groups[name].counts[lead_bucket(seconds)] += 1
     rolled = daily_lead_times.c
     by = [rolled.day] if per_day else []
+    group_of: dict[tuple[date, str], _Group] = {}  # key() once per day, not per row
     for row in connection.execute(
             select(*by, rolled.environment, rolled.lead_bucket, func.sum(rolled.changes))
             .where(rolled.environment.in_(split.environments), rolled.day >= split.first,
                    rolled.day < split.end)
-            .group_by(*by, rolled.environment, rolled.lead_bucket)):
+            .group_by(*by, rolled.environment, rolled.lead_bucket)).all():
         day, (environment, bucket, count) = (row[0] if per_day else split.first), row[-3:]
-        if count:
-            days = groups[key(day, None, environment)]
-            days.counts[bucket] += int(count)
-            days.days.update((day,) if per_day else (split.first, split.end - ONE_DAY))
+        found = group_of.get((day, environment))
+        if found is None:
+            found = group_of[(day, environment)] = groups[key(day, None, environment)]
+            found.days.update((day,) if per_day else (split.first, split.end - ONE_DAY))
+        found.counts[bucket] += int(count)
     for name, located in groups.items():
         located.locate()
         for value in loose[name]:
             located.values[lead_bucket(value)].append(value)
     wanted = {(name, bucket) for name, group in groups.items()
               for bucket, _ in group.ranks.values()}
-    _read_bucket_values(connection, split, key, groups, wanted, per_day)
+    _read_bucket_values(connection, split, key, groups, wanted)
     if any(len(groups[name].values[bucket]) != groups[name].counts[bucket]
            for name, bucket in wanted):
         log.warning("daily_lead_times disagrees with first_deployments; reading every value")
@@ -470,27 +474,32 @@ def _summaries_by_bucket(connection: Connection, split: WholeDays, key: GroupKey
 
 def _read_bucket_values(connection: Connection, split: WholeDays,
                         key: GroupKey[K], groups: dict[K, _Group],
-                        wanted: set[tuple[K, int]], per_day: bool) -> None:
-    """Add the whole days' values of the wanted (group, bucket) pairs to their groups."""
-    first = schema.first_deployments.c
-    terms = []
-    for name in sorted({name for name, _ in wanted}, key=repr):
+                        wanted: set[tuple[K, int]]) -> None:
+    """Add the whole days' values of the wanted (group, bucket) pairs to their groups: one
+    index range (environment, bucket, days) per pair and environment of the group."""
+    targets: list[tuple[K, int]] = []
+    pieces = []
+    for name, bucket in sorted(wanted, key=repr):
         days = groups[name].days
-        if days:
-            buckets = sorted(bucket for group, bucket in wanted if group == name)
-            terms.append(and_(first.lead_bucket.in_(buckets),
-                              first.deployed_at >= midnight(min(days)),
-                              first.deployed_at < midnight(max(days)) + ONE_DAY))
-    # Without days, a summary does not read (and convert) each value's time.
-    day = [first.deployed_at] if per_day else []
-    for chunk in chunks(terms, OR_TERMS):
-        for row in connection.execute(
-                select(*day, first.environment, first.lead_bucket, first.lead_seconds)
-                .where(first.environment.in_(split.environments), or_(*chunk))):
-            environment, bucket, value = row[-3:]
-            name = key(utc_date(row[0]) if per_day else split.first, None, environment)
-            if (name, bucket) in wanted:
-                groups[name].values[bucket].append(value)
+        for environment in split.environments:
+            if days and key(min(days), None, environment) == name:
+                pieces.append((len(targets), environment, bucket, midnight(min(days)),
+                               midnight(max(days)) + ONE_DAY))
+                targets.append((name, bucket))
+    first = schema.first_deployments.c
+    for chunk in chunks(pieces, VALUES_ROWS):
+        piece = values(sql_column("piece", Integer()), sql_column("environment", Text()),
+                       sql_column("bucket", Integer()), sql_column("begin", UTCDateTime()),
+                       sql_column("end", UTCDateTime()), name="pieces").data(chunk).cte()
+        for index, value in connection.execute(
+                select(piece.c.piece, first.lead_seconds).select_from(piece).join(
+                    schema.first_deployments, and_(
+                        first.environment == piece.c.environment,
+                        first.lead_bucket == piece.c.bucket,
+                        first.deployed_at >= piece.c.begin, first.deployed_at < piece.c.end))
+                ).all():
+            name, bucket = targets[index]
+            groups[name].values[bucket].append(value)
 
 
 @dataclass(frozen=True)
@@ -521,7 +530,7 @@ def lead_time_facts(connection: Connection, selection: Selection,
     values = first_deployment_query(selection).subquery()
     query = select(values.c.deployed_at, values.c.service, values.c.environment,
                    values.c.lead_seconds).where(values.c.lead_seconds.is_not(None))
-    return [tuple(row) for row in connection.execute(query)]
+    return [tuple(row) for row in connection.execute(query).all()]
 
 
 def changes_first_deployed(connection: Connection, selection: Selection, *, limit: int,

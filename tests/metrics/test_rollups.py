@@ -30,6 +30,7 @@ from dora_cloudevents.metrics.projector import Projector, reset_projection
 from dora_cloudevents.metrics.queries import GroupBy
 from dora_cloudevents.metrics.rollups import rebuild
 from dora_cloudevents.metrics.series import metric_series
+from dora_cloudevents.metrics.stats import P90, median, percentile
 from dora_cloudevents.store.schema import daily_deployments, daily_lead_times, first_deployments
 from tests.metrics.test_incremental import generated, store
 
@@ -159,3 +160,19 @@ def test_whole_days_are_the_midnights_inside_the_window(engine: Engine) -> None:
             Settings(), start="2024-01-03T07:30:00Z", end="2024-01-04T07:00:00Z")) is None
         assert queries.whole_days(connection, resolve_selection(
             Settings(), start="2024-01-01", end="2024-02-01", service="svc-000")) is None
+
+
+def test_lead_times_from_bucket_counts_equal_those_from_every_value(projected: Engine) -> None:
+    """The bucket path (rollups or, for some services, per-bucket counts of the facts)
+    picks the same median and p90 as sorting every value."""
+    checked = 0
+    with projected.connect() as connection:
+        for start, end in WINDOWS:
+            for filters in [*FILTERS, {"service": "svc-000"}, {"service": "svc-001,svc-002"},
+                            {"service": "svc-002", "environment": "*"}]:
+                selection = resolve_selection(Settings(), start=start, end=end, **filters)
+                values = [row[3] for row in queries.lead_time_facts(connection, selection)]
+                assert queries.lead_times(connection, selection) == queries.LeadTimes(
+                    len(values), median(values), percentile(values, P90))
+                checked += len(values) > 10
+    assert checked > 20

@@ -346,14 +346,20 @@ def first_deployment_query(selection: Selection) -> Select[Any]:
     lead_seconds (deployed_at - change_time; NULL when the change's time is unknown).
     """
     first = schema.first_deployments.c
-    query = select(first.change_key, first.environment, first.service, first.deployment_seq,
-                   first.deployed_at, first.change_time, first.lead_seconds).where(
-        first.deployed_at >= selection.window.start, first.deployed_at < selection.window.end)
+    return select(first.change_key, first.environment, first.service, first.deployment_seq,
+                  first.deployed_at, first.change_time, first.lead_seconds).where(
+        *first_deployment_filters(selection))
+
+
+def first_deployment_filters(selection: Selection) -> list[ColumnElement[bool]]:
+    first = schema.first_deployments.c
+    clauses = [first.deployed_at >= selection.window.start,
+               first.deployed_at < selection.window.end]
     if selection.services is not None:
-        query = query.where(first.service.in_(sorted(selection.services)))
+        clauses.append(first.service.in_(sorted(selection.services)))
     if selection.environments is not None:
-        query = query.where(first.environment.in_(sorted(selection.environments)))
-    return query
+        clauses.append(first.environment.in_(sorted(selection.environments)))
+    return clauses
 
 
 @dataclass(frozen=True)
@@ -366,27 +372,53 @@ class LeadTimes:
 
 
 def lead_times(connection: Connection, selection: Selection) -> LeadTimes:
-    """Count, median and p90 of the selection's lead times."""
-    return lead_time_summaries(connection, selection, lambda *_: None, per_day=False).get(
-        None, LeadTimes(0, None, None))
+    """Count, median and p90 of the selection's lead times.
+
+    Only the values of the lead buckets holding the median's and the p90's ranks are read:
+    buckets are ordered like their values (metrics/rollups.py), so their counts locate the
+    ranks. Over every service the whole days' counts come from ``daily_lead_times``; for
+    some services, from their facts (one index-only count per bucket).
+    """
+    split = whole_days(connection, selection)
+    if split is not None:
+        found = _summaries_by_bucket(connection, split, lambda *_: None, per_day=False)
+        if found is not None:
+            return found.get(None, LeadTimes(0, None, None))
+    first = schema.first_deployments.c
+    bucket = _lead_bucket_of(selection)
+    counts = connection.execute(select(bucket, func.count()).where(
+        *first_deployment_filters(selection)).group_by(bucket)).all()
+    group = _Group(counts=Counter({found: n for found, n in counts if found is not None}))
+    group.locate()
+    wanted = sorted({found for found, _ in group.ranks.values()})
+    if wanted:
+        for found, value in connection.execute(select(bucket, first.lead_seconds).where(
+                *first_deployment_filters(selection), bucket.in_(wanted))).all():
+            group.values[found].append(value)
+    return group.summary()
+
+
+def _lead_bucket_of(selection: Selection) -> ColumnElement[int]:
+    """The lead bucket column, hidden from the planner (``+ 0``) when services are selected:
+    their own index ranges are what to read, and without statistics SQLite would rather
+    walk the lead-bucket index through every service's values."""
+    bucket = schema.first_deployments.c.lead_bucket
+    return (bucket + 0).label("lead_bucket") if selection.services is not None else bucket
 
 
 def lead_time_summaries(connection: Connection, selection: Selection,
-                        key: GroupKey[K], *, by_service: bool = False,
-                        per_day: bool = True) -> dict[K, LeadTimes]:
+                        key: GroupKey[K], *, by_service: bool = False) -> dict[K, LeadTimes]:
     """Count, median and p90 of the lead times of each group: ``key`` names the group of a
     change first deployed on a UTC day by a service to an environment, and must give each
     group consecutive days (a series bucket does). With ``by_service`` false, ``key`` is
-    given no service (None): the rollups do not keep services apart. ``per_day`` false
-    says the groups do not depend on the day (a summary), which spares reading days.
+    given no service (None): the rollups do not keep services apart.
 
     Across all services only the values of the lead buckets holding the medians' and the
-    p90s' ranks are read: ``daily_lead_times`` counts the whole days' values per bucket,
-    and buckets are ordered like their values (metrics/rollups.py).
+    p90s' ranks are read, as for ``lead_times``.
     """
     split = None if by_service else whole_days(connection, selection)
     if split is not None:
-        found = _summaries_by_bucket(connection, split, key, per_day)
+        found = _summaries_by_bucket(connection, split, key, per_day=True)
         if found is not None:
             return found
     grouped_values: dict[K, list[float]] = defaultdict(list)

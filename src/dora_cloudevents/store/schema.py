@@ -128,8 +128,10 @@ deployments = Table(
     Column("failed_by", String(16)),
     Column("recovered_at", UTCDateTime()),
     Column("rework", Boolean, nullable=False, server_default=false()),
-    Index("ix_deployments_partition_time", "service", "environment", "time"),
-    Index("ix_deployments_environment_time", "environment", "time"),
+    # The flags make the deployment counts per day index-only (metrics/queries.py).
+    Index("ix_deployments_partition_time", "service", "environment", "time", "failed",
+          "rework"),
+    Index("ix_deployments_environment_time", "environment", "time", "failed", "rework"),
     Index("ix_deployments_revision", "revision"),
     Index("ix_deployments_repository", "repository"),
     Index("ix_deployments_line_watermark", "repository", "branch", "watermark"),
@@ -138,7 +140,7 @@ deployments = Table(
     Index("ix_deployments_revision_prefix", "revision_prefix"),
     Index("ix_deployments_artifact", "artifact_key"),
     # Covering the recovery times over every service: failed deployments only.
-    Index("ix_deployments_recoveries", "environment", "failed", "time", "recovered_at",
+    Index("ix_deployments_recoveries", "failed", "environment", "time", "recovered_at",
           "service"),
 )
 
@@ -263,7 +265,8 @@ first_deployments = Table(
     Column("lead_seconds", Float),
     Column("lead_bucket", Integer),  # metrics/rollups.lead_bucket(lead_seconds)
     Index("ix_first_deployments_environment_time", "environment", "deployed_at"),
-    Index("ix_first_deployments_partition_time", "service", "environment", "deployed_at"),
+    Index("ix_first_deployments_partition_time", "service", "environment", "deployed_at",
+          "lead_bucket", "lead_seconds"),
     # Covering: a bucket's values are read from the index alone (metrics/queries.py).
     Index("ix_first_deployments_lead_bucket", "environment", "lead_bucket", "deployed_at",
           "lead_seconds"),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
-from dora_cloudevents.metrics import queries
+from dora_cloudevents.metrics import lead_times, queries
 from dora_cloudevents.metrics.filters import Selection
 from dora_cloudevents.metrics.frequency import DaySlot, frequency_category, time_of_day_key
 from dora_cloudevents.metrics.levels import (
@@ -70,7 +70,7 @@ def deployment_frequency(selection: Selection, days: Sequence[queries.Deployment
     )
 
 
-def lead_time(values: queries.LeadTimes,
+def lead_time(values: lead_times.LeadTimes,
               table: PerformanceTable = DEFAULT_TABLE) -> LeadTimeForChanges:
     return LeadTimeForChanges(median_seconds=values.median, p90_seconds=values.p90,
                               changes=values.count, level=lead_time_level(values.median, table))
@@ -115,7 +115,7 @@ def dora_report(connection: Connection, selection: Selection,
                                    split_at=time_of_day_key(selection.window))
     counts = totals(days)
     frequency = deployment_frequency(selection, days, table)
-    lead = lead_time(queries.lead_times(connection, selection), table)
+    lead = lead_time(lead_times.lead_times(connection, selection), table)
     failure = change_failure_rate(counts, table)
     recovery = recovery_time(queries.recovery_seconds(connection, selection), table)
     return DoraReport(

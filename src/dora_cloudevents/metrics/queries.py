@@ -9,9 +9,8 @@ UTC day) or just the columns a median needs. Works the same on SQLite and Postgr
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal, TypeVar
 
@@ -19,9 +18,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     DateTime,
-    Integer,
     Select,
-    Text,
     and_,
     func,
     select,
@@ -32,18 +29,14 @@ from sqlalchemy import (
 from sqlalchemy import column as sql_column
 
 from dora_cloudevents.metrics.buckets import midnight
-from dora_cloudevents.metrics.chunking import chunks
 from dora_cloudevents.metrics.expressions import flag, utc_day, utc_time_of_day
 from dora_cloudevents.metrics.filters import Selection, Window
 from dora_cloudevents.metrics.frequency import MONTH_DAYS, WEEK_DAYS
-from dora_cloudevents.metrics.rollups import lead_bucket, utc_date
-from dora_cloudevents.metrics.stats import P90, median, median_ranks, nearest_rank, percentile
 from dora_cloudevents.store import schema
 from dora_cloudevents.store.schema import (
     UTCDateTime,
     changes,
     daily_deployments,
-    daily_lead_times,
     deployments,
     incidents,
 )
@@ -360,178 +353,6 @@ def first_deployment_filters(selection: Selection) -> list[ColumnElement[bool]]:
     if selection.environments is not None:
         clauses.append(first.environment.in_(sorted(selection.environments)))
     return clauses
-
-
-@dataclass(frozen=True)
-class LeadTimes:
-    """The lead time summary: how many values, their median and nearest-rank p90."""
-
-    count: int
-    median: float | None
-    p90: float | None
-
-
-def lead_times(connection: Connection, selection: Selection) -> LeadTimes:
-    """Count, median and p90 of the selection's lead times.
-
-    Only the values of the lead buckets holding the median's and the p90's ranks are read:
-    buckets are ordered like their values (metrics/rollups.py), so their counts locate the
-    ranks. Over every service the whole days' counts come from ``daily_lead_times``; for
-    some services, from their facts (one index-only count per bucket).
-    """
-    split = whole_days(connection, selection)
-    if split is not None:
-        found = _summaries_by_bucket(connection, split, lambda *_: None, per_day=False)
-        if found is not None:
-            return found.get(None, LeadTimes(0, None, None))
-    first = schema.first_deployments.c
-    bucket = _lead_bucket_of(selection)
-    counts = connection.execute(select(bucket, func.count()).where(
-        *first_deployment_filters(selection)).group_by(bucket)).all()
-    group = _Group(counts=Counter({found: n for found, n in counts if found is not None}))
-    group.locate()
-    wanted = sorted({found for found, _ in group.ranks.values()})
-    if wanted:
-        for found, value in connection.execute(select(bucket, first.lead_seconds).where(
-                *first_deployment_filters(selection), bucket.in_(wanted))).all():
-            group.values[found].append(value)
-    return group.summary()
-
-
-def _lead_bucket_of(selection: Selection) -> ColumnElement[int]:
-    """The lead bucket column, hidden from the planner (``+ 0``) when services are selected:
-    their own index ranges are what to read, and without statistics SQLite would rather
-    walk the lead-bucket index through every service's values."""
-    bucket = schema.first_deployments.c.lead_bucket
-    return (bucket + 0).label("lead_bucket") if selection.services is not None else bucket
-
-
-def lead_time_summaries(connection: Connection, selection: Selection,
-                        key: GroupKey[K], *, by_service: bool = False) -> dict[K, LeadTimes]:
-    """Count, median and p90 of the lead times of each group: ``key`` names the group of a
-    change first deployed on a UTC day by a service to an environment, and must give each
-    group consecutive days (a series bucket does). With ``by_service`` false, ``key`` is
-    given no service (None): the rollups do not keep services apart.
-
-    Across all services only the values of the lead buckets holding the medians' and the
-    p90s' ranks are read, as for ``lead_times``.
-    """
-    split = None if by_service else whole_days(connection, selection)
-    if split is not None:
-        found = _summaries_by_bucket(connection, split, key, per_day=True)
-        if found is not None:
-            return found
-    grouped_values: dict[K, list[float]] = defaultdict(list)
-    for deployed_at, service, environment, seconds in lead_time_facts(connection, selection):
-        grouped_values[key(utc_date(deployed_at), service if by_service else None,
-                           environment)].append(seconds)
-    return {group: _summary(values) for group, values in grouped_values.items()}
-
-
-def _summary(values: list[float]) -> LeadTimes:
-    return LeadTimes(len(values), median(values), percentile(values, P90))
-
-
-@dataclass
-class _Group:
-    """One group's lead times while they are located: bucket counts, the values read so
-    far per bucket, its days, and which bucket and place each wanted rank is at."""
-
-    counts: Counter[int] = field(default_factory=Counter)
-    values: defaultdict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
-    days: set[date] = field(default_factory=set)
-    ranks: dict[int, tuple[int, int]] = field(default_factory=dict)
-
-    def locate(self) -> None:
-        total = sum(self.counts.values())
-        wanted = {*median_ranks(total), nearest_rank(total, P90)} if total else set()
-        below = 0
-        for bucket in sorted(self.counts):
-            for rank in wanted:
-                if below < rank <= below + self.counts[bucket]:
-                    self.ranks[rank] = (bucket, rank - below - 1)
-            below += self.counts[bucket]
-
-    def summary(self) -> LeadTimes:
-        total = sum(self.counts.values())
-        if not total:
-            return LeadTimes(0, None, None)
-
-        def at(rank: int) -> float:
-            bucket, index = self.ranks[rank]
-            return float(sorted(self.values[bucket])[index])
-
-        middle = [at(rank) for rank in median_ranks(total)]
-        return LeadTimes(total, sum(middle) / len(middle), at(nearest_rank(total, P90)))
-
-
-def _summaries_by_bucket(connection: Connection, split: WholeDays, key: GroupKey[K],
-                         per_day: bool) -> dict[K, LeadTimes] | None:
-    """None when the bucket counts disagree with the values (then read them all)."""
-    groups: defaultdict[K, _Group] = defaultdict(_Group)
-    loose: defaultdict[K, list[float]] = defaultdict(list)
-    for edge in split.edges:
-        for deployed_at, _, environment, seconds in lead_time_facts(
-                connection, split.selection(edge)):
-            name = key(utc_date(deployed_at), None, environment)
-            loose[name].append(seconds)
-            groups[name].counts[lead_bucket(seconds)] += 1
-    rolled = daily_lead_times.c
-    by = [rolled.day] if per_day else []
-    group_of: dict[tuple[date, str], _Group] = {}  # key() once per day, not per row
-    for row in connection.execute(
-            select(*by, rolled.environment, rolled.lead_bucket, func.sum(rolled.changes))
-            .where(rolled.environment.in_(split.environments), rolled.day >= split.first,
-                   rolled.day < split.end)
-            .group_by(*by, rolled.environment, rolled.lead_bucket)).all():
-        day, (environment, bucket, count) = (row[0] if per_day else split.first), row[-3:]
-        found = group_of.get((day, environment))
-        if found is None:
-            found = group_of[(day, environment)] = groups[key(day, None, environment)]
-            found.days.update((day,) if per_day else (split.first, split.end - ONE_DAY))
-        found.counts[bucket] += int(count)
-    for name, located in groups.items():
-        located.locate()
-        for value in loose[name]:
-            located.values[lead_bucket(value)].append(value)
-    wanted = {(name, bucket) for name, group in groups.items()
-              for bucket, _ in group.ranks.values()}
-    _read_bucket_values(connection, split, key, groups, wanted)
-    if any(len(groups[name].values[bucket]) != groups[name].counts[bucket]
-           for name, bucket in wanted):
-        log.warning("daily_lead_times disagrees with first_deployments; reading every value")
-        return None
-    return {name: group.summary() for name, group in groups.items()}
-
-
-def _read_bucket_values(connection: Connection, split: WholeDays,
-                        key: GroupKey[K], groups: dict[K, _Group],
-                        wanted: set[tuple[K, int]]) -> None:
-    """Add the whole days' values of the wanted (group, bucket) pairs to their groups: one
-    index range (environment, bucket, days) per pair and environment of the group."""
-    targets: list[tuple[K, int]] = []
-    pieces = []
-    for name, bucket in sorted(wanted, key=repr):
-        days = groups[name].days
-        for environment in split.environments:
-            if days and key(min(days), None, environment) == name:
-                pieces.append((len(targets), environment, bucket, midnight(min(days)),
-                               midnight(max(days)) + ONE_DAY))
-                targets.append((name, bucket))
-    first = schema.first_deployments.c
-    for chunk in chunks(pieces, VALUES_ROWS):
-        piece = values(sql_column("piece", Integer()), sql_column("environment", Text()),
-                       sql_column("bucket", Integer()), sql_column("begin", UTCDateTime()),
-                       sql_column("end", UTCDateTime()), name="pieces").data(chunk).cte()
-        for index, value in connection.execute(
-                select(piece.c.piece, first.lead_seconds).select_from(piece).join(
-                    schema.first_deployments, and_(
-                        first.environment == piece.c.environment,
-                        first.lead_bucket == piece.c.bucket,
-                        first.deployed_at >= piece.c.begin, first.deployed_at < piece.c.end))
-                ).all():
-            name, bucket = targets[index]
-            groups[name].values[bucket].append(value)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from dora_cloudevents.config import Settings
-from dora_cloudevents.metrics import queries
+from dora_cloudevents.metrics import lead_times, queries
 from dora_cloudevents.metrics.buckets import Bucket, bucket_day, bucket_days, midnight
 from dora_cloudevents.metrics.catalog import ServiceCatalog
 from dora_cloudevents.metrics.dora import rate
@@ -142,12 +142,12 @@ def _deployment_series(connection: Connection, grid: Grid, metric: MetricName) -
 
 def _lead_time_series(connection: Connection, grid: Grid) -> LeadTimeSeries:
     """One value per (change, environment) first deployed in the bucket."""
-    data = queries.lead_time_summaries(
+    data = lead_times.lead_time_summaries(
         connection, grid.selection, lambda day, service, environment: grid.key(
             day, service, environment), by_service=grid.group_by in ("service", "team"))
 
-    def point(key: Key, summary: queries.LeadTimes | None) -> LeadTimePoint:
-        summary = summary or queries.LeadTimes(0, None, None)
+    def point(key: Key, summary: lead_times.LeadTimes | None) -> LeadTimePoint:
+        summary = summary or lead_times.LeadTimes(0, None, None)
         return LeadTimePoint(**grid.fields(key), value=summary.median,
                              p90_seconds=summary.p90, changes=summary.count)
     return LeadTimeSeries(metric="lead-time", bucket=grid.bucket,

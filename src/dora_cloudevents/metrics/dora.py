@@ -37,7 +37,6 @@ from dora_cloudevents.metrics.models import (
     TimeToRestore,
     WindowView,
 )
-from dora_cloudevents.metrics.stats import median
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -85,22 +84,20 @@ def change_failure_rate(counts: DeploymentTotals,
     )
 
 
-def recovery_time(recovery_seconds: Sequence[float],
+def recovery_time(recovered: queries.Durations,
                   table: PerformanceTable = DEFAULT_TABLE) -> FailedDeploymentRecoveryTime:
     """``failed_deployments`` counts the failed deployments the median is over (those that
     recovered); change_failure_rate.failed_deployments counts every failed one."""
-    middle = median(recovery_seconds)
-    return FailedDeploymentRecoveryTime(median_seconds=middle,
-                                        failed_deployments=len(recovery_seconds),
-                                        level=recovery_time_level(middle, table))
+    return FailedDeploymentRecoveryTime(median_seconds=recovered.median,
+                                        failed_deployments=recovered.count,
+                                        level=recovery_time_level(recovered.median, table))
 
 
-def time_to_restore(durations: Sequence[float | None]) -> TimeToRestore:
-    """``incidents`` counts the resolved incidents the median is over; the open ones
-    (duration None) are counted apart in ``open_incidents`` (DESIGN.md §7)."""
-    restored = [seconds for seconds in durations if seconds is not None]
-    return TimeToRestore(median_seconds=median(restored), incidents=len(restored),
-                         open_incidents=len(durations) - len(restored))
+def time_to_restore(restored: queries.Durations, still_open: int) -> TimeToRestore:
+    """``incidents`` counts the resolved incidents the median is over; the open ones are
+    counted apart in ``open_incidents`` (DESIGN.md §7)."""
+    return TimeToRestore(median_seconds=restored.median, incidents=restored.count,
+                         open_incidents=still_open)
 
 
 def rework_rate(counts: DeploymentTotals) -> DeploymentReworkRate:
@@ -117,7 +114,7 @@ def dora_report(connection: Connection, selection: Selection,
     frequency = deployment_frequency(selection, days, table)
     lead = lead_time(lead_times.lead_times(connection, selection), table)
     failure = change_failure_rate(counts, table)
-    recovery = recovery_time(queries.recovery_seconds(connection, selection), table)
+    recovery = recovery_time(queries.recovery_durations(connection, selection), table)
     return DoraReport(
         window=WindowView.model_validate({"from": selection.window.start,
                                           "to": selection.window.end}),
@@ -125,7 +122,7 @@ def dora_report(connection: Connection, selection: Selection,
         lead_time_for_changes=lead,
         change_failure_rate=failure,
         failed_deployment_recovery_time=recovery,
-        time_to_restore=time_to_restore(queries.restore_seconds(connection, selection)),
+        time_to_restore=time_to_restore(*queries.restore_durations(connection, selection)),
         deployment_rework_rate=rework_rate(counts),
         level=overall_level([frequency.level, lead.level, failure.level, recovery.level]),
     )

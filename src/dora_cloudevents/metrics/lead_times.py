@@ -45,24 +45,86 @@ class LeadTimes:
 
 
 def lead_times(connection: Connection, selection: Selection) -> LeadTimes:
-    """Count, median and p90 of the selection's lead times."""
+    """Count, median and p90 of the selection's lead times: the values at the wanted ranks
+    are picked in the database, inside the bucket that holds each rank."""
+    selection = queries.with_environments(connection, selection)
+    counts = _bucket_counts(connection, selection)
+    found = _values_at(connection, selection, _locate(counts, _wanted_ranks(counts.total())))
+    if any(value is None for value in found.values()):
+        log.warning("daily_lead_times disagrees with first_deployments; reading every value")
+        return _summary([row[3] for row in lead_time_facts(connection, selection)])
+    return _summary_at(counts.total(), found)  # type: ignore[arg-type]
+
+
+def _bucket_counts(connection: Connection, selection: Selection) -> Counter[int]:
+    """How many of the selection's lead times fall in each bucket: the whole days' from
+    the rollup when every service is selected, the rest from the facts."""
     split = queries.whole_days(connection, selection)
-    if split is not None:
-        found = _summaries_by_bucket(connection, split, lambda *_: None, per_day=False)
-        if found is not None:
-            return found.get(None, LeadTimes(0, None, None))
-    first = first_deployments.c
+    parts = [selection] if split is None else [split.selection(edge) for edge in split.edges]
     bucket = _lead_bucket_of(selection)
-    counts = connection.execute(select(bucket, func.count()).where(
-        *first_deployment_filters(selection)).group_by(bucket)).all()
-    group = _Group(counts=Counter({found: n for found, n in counts if found is not None}))
-    group.locate()
-    wanted = sorted({found for found, _ in group.ranks.values()})
-    if wanted:
-        for found, value in connection.execute(select(bucket, first.lead_seconds).where(
-                *first_deployment_filters(selection), bucket.in_(wanted))).all():
-            group.values[found].append(value)
-    return group.summary()
+    counts: Counter[int] = Counter()
+    for part in parts:
+        for found, count in connection.execute(select(bucket, func.count()).where(
+                *first_deployment_filters(part)).group_by(bucket)).all():
+            if found is not None:
+                counts[found] += count
+    if split is not None:
+        rolled = daily_lead_times.c
+        for found, count in connection.execute(
+                select(rolled.lead_bucket, func.sum(rolled.changes))
+                .where(rolled.environment.in_(split.environments), rolled.day >= split.first,
+                       rolled.day < split.end)
+                .group_by(rolled.lead_bucket)).all():
+            counts[found] += int(count)
+    return counts
+
+
+def _values_at(connection: Connection, selection: Selection,
+               located: dict[int, tuple[int, int]]) -> dict[int, float | None]:
+    """The value at each rank, from its (bucket, index in the bucket); None where the
+    bucket holds fewer values than its count said.
+
+    Over every service the database sorts each bucket (thousands of values, read from the
+    lead-bucket index) and returns the one value; a few services' buckets are small enough
+    to read, and reading them keeps to the services' index (SQLite's planner, without
+    statistics, would sort through the whole environment's range instead)."""
+    column = _lead_bucket_of(selection)
+    seconds = first_deployments.c.lead_seconds
+    filters = first_deployment_filters(selection)
+    if selection.services is None:
+        return {rank: connection.execute(
+            select(seconds).where(*filters, column == bucket).order_by(seconds)
+            .offset(index).limit(1)).scalar() for rank, (bucket, index) in located.items()}
+    read: defaultdict[int, list[float]] = defaultdict(list)
+    for bucket, value in connection.execute(select(column, seconds).where(
+            *filters, column.in_(sorted({bucket for bucket, _ in located.values()})))).all():
+        read[bucket].append(value)
+    ordered = {bucket: sorted(values) for bucket, values in read.items()}
+    return {rank: ordered[bucket][index] if index < len(ordered.get(bucket, [])) else None
+            for rank, (bucket, index) in located.items()}
+
+
+def _wanted_ranks(total: int) -> set[int]:
+    return {*median_ranks(total), nearest_rank(total, P90)} if total else set()
+
+
+def _locate(counts: Counter[int], ranks: set[int]) -> dict[int, tuple[int, int]]:
+    """Each rank's (bucket, index in the bucket), buckets being ordered like their values."""
+    located, below = {}, 0
+    for bucket in sorted(counts):
+        for rank in ranks:
+            if below < rank <= below + counts[bucket]:
+                located[rank] = (bucket, rank - below - 1)
+        below += counts[bucket]
+    return located
+
+
+def _summary_at(total: int, values: dict[int, float]) -> LeadTimes:
+    """The summary of ``total`` values from those at the median's and the p90's ranks."""
+    if not total:
+        return LeadTimes(0, None, None)
+    middle = [float(values[rank]) for rank in median_ranks(total)]
+    return LeadTimes(total, sum(middle) / len(middle), float(values[nearest_rank(total, P90)]))
 
 
 def _lead_bucket_of(selection: Selection) -> ColumnElement[int]:
@@ -82,7 +144,7 @@ def lead_time_summaries(connection: Connection, selection: Selection,
     """
     split = None if by_service else queries.whole_days(connection, selection)
     if split is not None:
-        found = _summaries_by_bucket(connection, split, key, per_day=True)
+        found = _summaries_by_bucket(connection, split, key)
         if found is not None:
             return found
     grouped_values: dict[K, list[float]] = defaultdict(list)
@@ -107,30 +169,16 @@ class _Group:
     ranks: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def locate(self) -> None:
-        total = sum(self.counts.values())
-        wanted = {*median_ranks(total), nearest_rank(total, P90)} if total else set()
-        below = 0
-        for bucket in sorted(self.counts):
-            for rank in wanted:
-                if below < rank <= below + self.counts[bucket]:
-                    self.ranks[rank] = (bucket, rank - below - 1)
-            below += self.counts[bucket]
+        self.ranks = _locate(self.counts, _wanted_ranks(self.counts.total()))
 
     def summary(self) -> LeadTimes:
-        total = sum(self.counts.values())
-        if not total:
-            return LeadTimes(0, None, None)
-
-        def at(rank: int) -> float:
-            bucket, index = self.ranks[rank]
-            return float(sorted(self.values[bucket])[index])
-
-        middle = [at(rank) for rank in median_ranks(total)]
-        return LeadTimes(total, sum(middle) / len(middle), at(nearest_rank(total, P90)))
+        ordered = {bucket: sorted(values) for bucket, values in self.values.items()}
+        return _summary_at(self.counts.total(), {
+            rank: ordered[bucket][index] for rank, (bucket, index) in self.ranks.items()})
 
 
 def _summaries_by_bucket(connection: Connection, split: WholeDays, key: GroupKey[K],
-                         per_day: bool) -> dict[K, LeadTimes] | None:
+                         ) -> dict[K, LeadTimes] | None:
     """None when the bucket counts disagree with the values (then read them all)."""
     groups: defaultdict[K, _Group] = defaultdict(_Group)
     loose: defaultdict[K, list[float]] = defaultdict(list)
@@ -141,18 +189,17 @@ def _summaries_by_bucket(connection: Connection, split: WholeDays, key: GroupKey
             loose[name].append(seconds)
             groups[name].counts[lead_bucket(seconds)] += 1
     rolled = daily_lead_times.c
-    by = [rolled.day] if per_day else []
     group_of: dict[tuple[date, str], _Group] = {}  # key() once per day, not per row
     for row in connection.execute(
-            select(*by, rolled.environment, rolled.lead_bucket, func.sum(rolled.changes))
+            select(rolled.day, rolled.environment, rolled.lead_bucket, func.sum(rolled.changes))
             .where(rolled.environment.in_(split.environments), rolled.day >= split.first,
                    rolled.day < split.end)
-            .group_by(*by, rolled.environment, rolled.lead_bucket)).all():
-        day, (environment, bucket, count) = (row[0] if per_day else split.first), row[-3:]
+            .group_by(rolled.day, rolled.environment, rolled.lead_bucket)).all():
+        day, environment, bucket, count = row
         found = group_of.get((day, environment))
         if found is None:
             found = group_of[(day, environment)] = groups[key(day, None, environment)]
-            found.days.update((day,) if per_day else (split.first, split.end - ONE_DAY))
+            found.days.add(day)
         found.counts[bucket] += int(count)
     for name, located in groups.items():
         located.locate()

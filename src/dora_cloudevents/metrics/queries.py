@@ -17,21 +17,21 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    DateTime,
     Select,
+    Table,
     and_,
     func,
     select,
     true,
-    type_coerce,
     values,
 )
 from sqlalchemy import column as sql_column
 
 from dora_cloudevents.metrics.buckets import midnight
-from dora_cloudevents.metrics.expressions import flag, utc_day, utc_time_of_day
+from dora_cloudevents.metrics.expressions import flag, seconds_between, utc_day, utc_time_of_day
 from dora_cloudevents.metrics.filters import Selection, Window
 from dora_cloudevents.metrics.frequency import MONTH_DAYS, WEEK_DAYS
+from dora_cloudevents.metrics.stats import median_ranks
 from dora_cloudevents.store import schema
 from dora_cloudevents.store.schema import (
     UTCDateTime,
@@ -110,10 +110,17 @@ def whole_days(connection: Connection, selection: Selection) -> WholeDays | None
         return None
     edges = [Window(begin, until) for begin, until in ((window.start, first), (end, window.end))
              if begin < until]
-    environments = (sorted(selection.environments) if selection.environments is not None
-                    else list(connection.execute(
-                        select(daily_deployments.c.environment).distinct()).scalars()))
+    environments = sorted(with_environments(connection, selection).environments or ())
     return WholeDays(first.date(), end.date(), edges, environments)
+
+
+def with_environments(connection: Connection, selection: Selection) -> Selection:
+    """``selection`` naming every environment that has deployments when it selects them all
+    (``environment=*``): the indexes lead with the environment."""
+    if selection.environments is not None:
+        return selection
+    known = connection.execute(select(daily_deployments.c.environment).distinct()).scalars()
+    return Selection(selection.window, selection.services, frozenset(known))
 
 
 def _next_midnight(moment: datetime) -> datetime:
@@ -269,20 +276,36 @@ def recoveries(connection: Connection, selection: Selection) -> list[Recovery]:
     return [Recovery(*row) for row in connection.execute(query).all()]
 
 
-def recovery_seconds(connection: Connection, selection: Selection) -> list[float]:
-    """``recoveries``' times alone, which is all a summary needs of them."""
+@dataclass(frozen=True)
+class Durations:
+    """How many durations there are and their median (None for none)."""
+
+    count: int
+    median: float | None
+
+
+def recovery_durations(connection: Connection, selection: Selection) -> Durations:
+    """``recoveries``' count and median recovery time, computed in the database."""
     column = deployments.c
-    query = select(_as_read(column.time), _as_read(column.recovered_at)).where(
-        *deployment_filters(selection), column.failed == true(), column.recovered_at.is_not(None))
-    return [(recovered - failed).total_seconds()
-            for failed, recovered in connection.execute(query).all()]
+    selection = with_environments(connection, selection)  # to range-scan each environment
+    return median_in_database(
+        connection, deployments, seconds_between(column.time, column.recovered_at),
+        [*deployment_filters(selection), column.failed == true(),
+         column.recovered_at.is_not(None)])
 
 
-def _as_read(column: ColumnElement[datetime]) -> ColumnElement[datetime]:
-    """A timestamp column without UTCDateTime's per-value processing (most of the cost of
-    reading thousands): naive UTC on SQLite, aware on PostgreSQL, alike within one query,
-    so only for differences."""
-    return type_coerce(column, DateTime())
+def median_in_database(connection: Connection, table: Table, seconds: ColumnElement[float],
+                       where: list[ColumnElement[bool]]) -> Durations:
+    """The count and median of ``seconds`` over the rows of ``table`` that ``where``
+    selects, without reading them: a count, then the middle one or two sorted values."""
+    count = connection.execute(select(func.count()).select_from(table).where(*where)
+                               ).scalar_one()
+    ranks = median_ranks(count)
+    if not ranks:
+        return Durations(0, None)
+    middle = connection.execute(select(seconds).where(*where).order_by(seconds)
+                                .offset(ranks[0] - 1).limit(len(ranks))).scalars().all()
+    return Durations(count, sum(middle) / len(middle))
 
 
 # ---- Incidents ---------------------------------------------------------------------------------
@@ -309,13 +332,15 @@ def incident_spans(connection: Connection, selection: Selection) -> list[Inciden
     return [IncidentSpan(*row) for row in connection.execute(query).all()]
 
 
-def restore_seconds(connection: Connection, selection: Selection) -> list[float | None]:
-    """``incident_spans``' durations alone (None while open), all a summary needs."""
+def restore_durations(connection: Connection, selection: Selection) -> tuple[Durations, int]:
+    """The resolved incidents' count and median time to restore, and how many are open."""
     column = incidents.c
-    query = select(_as_read(column.detected_at), _as_read(column.resolved_at)).where(
-        *incident_filters(selection))
-    return [None if resolved is None else (resolved - detected).total_seconds()
-            for detected, resolved in connection.execute(query).all()]
+    where = incident_filters(selection)
+    resolved = median_in_database(
+        connection, incidents, seconds_between(column.detected_at, column.resolved_at),
+        [*where, column.resolved_at.is_not(None)])
+    total = connection.execute(select(func.count()).select_from(incidents).where(*where))
+    return resolved, int(total.scalar_one()) - resolved.count
 
 
 # ---- Change lead time --------------------------------------------------------------------------

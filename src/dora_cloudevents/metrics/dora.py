@@ -1,13 +1,12 @@
 """The DORA summary (``GET /api/v1/dora``, ``dora-ce report``): every metric and its level.
 
 Definitions: DESIGN.md §7. Each deployment counts once; its derived columns (``failed``,
-``recovered_at``, ``rework``) are the projector's. The database counts (one grouped query over
-the window's deployments gives frequency, change failure rate and rework rate) and computes the
-lead times (on PostgreSQL their median and p90 too); Python takes the other medians over the
-few columns fetched for them. Percentiles: see stats.py; levels and the overall level:
-levels.py; the frequency category: frequency.py.
+``recovered_at``, ``rework``) are the projector's. The database counts deployments per UTC
+day (frequency, change failure rate, rework rate; queries.py, from the per-day rollups over
+every service) and picks the medians: lead times in lead_times.py, recovery and restore
+times in queries.py. Percentiles: see stats.py; levels and the overall level: levels.py; the
+frequency category: frequency.py.
 """
-
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, inspect, select
 
 from dora_cloudevents.config import Settings
 from dora_cloudevents.metrics import lead_times, queries
@@ -31,7 +31,14 @@ from dora_cloudevents.metrics.queries import GroupBy
 from dora_cloudevents.metrics.rollups import rebuild
 from dora_cloudevents.metrics.series import metric_series
 from dora_cloudevents.metrics.stats import P90, median, percentile
-from dora_cloudevents.store.schema import daily_deployments, daily_lead_times, first_deployments
+from dora_cloudevents.store.migrate import current_revision, downgrade, upgrade
+from dora_cloudevents.store.schema import (
+    daily_deployments,
+    daily_lead_times,
+    deployments,
+    first_deployments,
+    incidents,
+)
 from tests.metrics.test_incremental import generated, store
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -67,7 +74,8 @@ def projected(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
 
 
 def rollup_rows(connection: Connection) -> dict[str, list[tuple[Any, ...]]]:
-    """Every rollup row that counts something, and every first deployment's lead bucket."""
+    """Every rollup row that counts something, every first deployment's lead bucket, and
+    the stored recovery and restore times."""
     days = daily_deployments.c
     leads = daily_lead_times.c
     first = first_deployments.c
@@ -80,6 +88,10 @@ def rollup_rows(connection: Connection) -> dict[str, list[tuple[Any, ...]]]:
             .where(leads.changes != 0))),
         "buckets": sorted(connection.execute(
             select(first.change_key, first.environment, first.lead_bucket))),
+        "recoveries": sorted(connection.execute(
+            select(deployments.c.cdevent_seq, deployments.c.recovery_seconds))),
+        "restores": sorted(connection.execute(
+            select(incidents.c.key, incidents.c.restore_seconds))),
     }
 
 
@@ -92,13 +104,33 @@ def test_the_projector_keeps_the_rollups_equal_to_the_facts(projected: Engine) -
     assert sum(row[3] for row in recomputed["days"]) > 0  # some deployments failed
     assert sum(row[4] for row in recomputed["days"]) > 0  # some were rework
     assert len(recomputed["leads"]) > 100
+    assert sum(seconds is not None for _, seconds in recomputed["recoveries"]) > 10
+    assert sum(seconds is not None for _, seconds in recomputed["restores"]) > 10
     assert kept == recomputed
+
+
+def test_migration_0008_fills_the_durations_of_an_existing_projection(
+        projected: Engine) -> None:
+    """Down to 0007 (no stored durations) and up again: the migration recomputes what the
+    projector wrote, exactly."""
+    with projected.connect() as connection:
+        written = rollup_rows(connection)
+    downgrade(projected, "0007")
+    with projected.connect() as connection:
+        assert current_revision(projected) == "0007"
+        assert not {"recovery_seconds", "restore_seconds"} & {
+            column["name"] for table in ("deployments", "incidents")
+            for column in inspect(connection).get_columns(table)}
+    upgrade(projected)
+    with projected.connect() as connection:
+        assert rollup_rows(connection) == written
 
 
 def test_a_reset_projection_empties_the_rollups(projected: Engine) -> None:
     with projected.begin() as connection:
         reset_projection(connection)
-        assert rollup_rows(connection) == {"days": [], "leads": [], "buckets": []}
+        assert rollup_rows(connection) == {"days": [], "leads": [], "buckets": [],
+                                           "recoveries": [], "restores": []}
 
 
 def blocks(connection: Connection, selection: Selection) -> list[tuple[Any, ...]]:

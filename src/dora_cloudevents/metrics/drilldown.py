@@ -35,12 +35,6 @@ def _next(offset: int, limit: int, total: int) -> int | None:
     return offset + limit if offset + limit < total else None
 
 
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return (end - start).total_seconds()
-
-
 def deployment_page(
     connection: Connection,
     selection: Selection,
@@ -67,7 +61,7 @@ def deployment_page(
     query = (
         select(column.cdevent_seq, column.service, column.environment, column.time, column.kind,
                column.artifact_id, column.revision, column.failed, column.failed_by,
-               column.recovered_at, column.rework, shipped)
+               column.recovered_at, column.recovery_seconds, column.rework, shipped)
         .where(*where)
         .order_by(column.time.desc(), column.cdevent_seq.desc())
         .limit(limit).offset(offset)
@@ -77,8 +71,8 @@ def deployment_page(
             id=row.cdevent_seq, service=row.service, environment=row.environment, time=row.time,
             kind=row.kind, artifact=row.artifact_id, revision=row.revision,
             failed=bool(row.failed), failed_by=row.failed_by, recovered_at=row.recovered_at,
-            recovery_seconds=_seconds(row.time, row.recovered_at) if row.failed else None,
-            rework=bool(row.rework), changes=int(row[11]),
+            recovery_seconds=row.recovery_seconds if row.failed else None,
+            rework=bool(row.rework), changes=int(row[12]),
         )
         for row in connection.execute(query)
     ]
@@ -135,7 +129,8 @@ def incident_page(connection: Connection, selection: Selection, *, limit: int, o
                                .where(*where)).scalar_one()
     query = (
         select(column.key, column.service, column.environment, column.description,
-               column.detected_at, column.resolved_at, column.deployment_seq)
+               column.detected_at, column.resolved_at, column.restore_seconds,
+               column.deployment_seq)
         .where(*where)
         .order_by(column.detected_at.desc(), column.key)
         .limit(limit).offset(offset)
@@ -144,7 +139,7 @@ def incident_page(connection: Connection, selection: Selection, *, limit: int, o
         IncidentItem(key=row.key, service=row.service, environment=row.environment,
                      description=row.description, detected_at=row.detected_at,
                      resolved_at=row.resolved_at,
-                     restore_seconds=_seconds(row.detected_at, row.resolved_at),
+                     restore_seconds=row.restore_seconds,
                      deployment=row.deployment_seq)
         for row in connection.execute(query)
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Float, String, case
+from sqlalchemy import ColumnElement, Date, String, case
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -69,24 +69,23 @@ def _utc_date_postgresql(element: utc_date, compiler: SQLCompiler, **kw: Any) ->
     return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
 
 
-class seconds_between(FunctionElement[float]):
-    """``later - earlier`` in seconds: exact to the microsecond on PostgreSQL, and on SQLite
-    whole seconds exactly plus the difference of the two fractions."""
+class unindexed(FunctionElement[Any]):
+    """A column that no index may serve on SQLite (unary ``+``, as SQLite's documentation
+    advises): its planner has no statistics and prefers the longest index prefix even where
+    another index is far more selective. PostgreSQL plans by statistics and sees the column."""
 
-    type = Float()
     inherit_cache = True
 
-
-@compiles(seconds_between)
-def _seconds_sqlite(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    # strftime('%s') rounds fractional seconds, so whole seconds come from the text without
-    # its fraction ('YYYY-MM-DD HH:MM:SS') and the fraction ('.ffffff') is added apart.
-    earlier, later = (compiler.process(clause, **kw) for clause in element.clauses)
-    return (f"((strftime('%s', substr({later}, 1, 19)) - strftime('%s', substr({earlier}, 1, 19)))"
-            f" + (CAST(substr({later}, 20) AS REAL) - CAST(substr({earlier}, 20) AS REAL)))")
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type
 
 
-@compiles(seconds_between, "postgresql")
-def _seconds_postgresql(element: seconds_between, compiler: SQLCompiler, **kw: Any) -> str:
-    earlier, later = (compiler.process(clause, **kw) for clause in element.clauses)
-    return f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) AS DOUBLE PRECISION)"
+@compiles(unindexed)
+def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
+@compiles(unindexed, "postgresql")
+def _unindexed_postgresql(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)

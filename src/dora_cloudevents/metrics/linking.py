@@ -31,8 +31,9 @@ from sqlalchemy import (
 )
 
 from dora_cloudevents.metrics.chunking import chunks, grouped
+from dora_cloudevents.metrics.expressions import unindexed
 from dora_cloudevents.metrics.links import linked_changes
-from dora_cloudevents.metrics.rollups import DailyCounts, lead_bucket
+from dora_cloudevents.metrics.rollups import DailyCounts, duration_seconds, lead_bucket
 from dora_cloudevents.store.schema import (
     artifact_changes,
     changes,
@@ -83,9 +84,15 @@ class Incident:
     detected_at: datetime
     resolved_at: datetime | None
     artifact_key: str | None
-    stored: tuple[datetime | None, int | None]  # (resolved_at, deployment_seq) as stored
+    stored: tuple[Any, ...]  # derived() as last stored, to write only changes
     deployment: Deployment | None = None  # when it is one of the re-linked range's
     deployment_seq: int | None = None
+
+    def derived(self) -> tuple[Any, ...]:
+        """(resolved_at, deployment_seq, restore_seconds): the columns linking derives.
+        The seconds follow detected_at too, which a late, earlier detection moves."""
+        return (self.resolved_at, self.deployment_seq,
+                duration_seconds(self.detected_at, self.resolved_at))
 
 
 class Expand(Exception):
@@ -336,7 +343,7 @@ def _incidents(connection: Connection, partition: Partition, start: datetime,
     conditions += [table.artifact_key.in_(chunk) for chunk in chunks(artifacts)]
     query = (select(table.key, table.detected_at, table.last_detected_at,
                     table.last_resolved_at, table.artifact_key, table.resolved_at,
-                    table.deployment_seq)
+                    table.deployment_seq, table.restore_seconds)
              .where(table.service == service, table.environment == environment,
                     table.detected_at.is_not(None), or_(*conditions))
              .order_by(table.detected_at, table.key))
@@ -346,7 +353,7 @@ def _incidents(connection: Connection, partition: Partition, start: datetime,
         if ends is not None and ends < row.last_detected_at:
             ends = None  # detected again after its last resolution: open
         found.append(Incident(row.key, row.detected_at, ends, row.artifact_key,
-                              (row.resolved_at, row.deployment_seq)))
+                              (row.resolved_at, row.deployment_seq, row.restore_seconds)))
     return found
 
 
@@ -403,8 +410,11 @@ def _earlier_by_artifact(connection: Connection, partition: Partition,
     found: list[Deployment] = []
     table = deployments.c
     for chunk in chunks(keys):
+        # An artifact names one or two deployments; without statistics SQLite would rather
+        # walk the partition's whole history before ``start``.
         query = (select(table.cdevent_seq, table.kind, table.time, table.artifact_key)
-                 .where(table.service == service, table.environment == environment,
+                 .where(unindexed(table.service) == service,
+                        unindexed(table.environment) == environment,
                         table.artifact_key.in_(chunk), table.time < start))
         found.extend(Deployment(row.cdevent_seq, row.kind, row.time, row.artifact_key, None)
                      for row in connection.execute(query))
@@ -462,17 +472,20 @@ def _store(connection: Connection, partition: Partition, chain: list[Deployment]
                 repository=bindparam("b_repository"), branch=bindparam("b_branch"),
                 revision_time=bindparam("b_revision_time"), watermark=bindparam("b_watermark"),
                 failed=bindparam("b_failed"), failed_by=bindparam("b_failed_by"),
-                recovered_at=bindparam("b_recovered"), rework=bindparam("b_rework")),
-            [dict(zip(("b_seq", "b_repository", "b_branch", "b_revision_time", "b_watermark",
-                       "b_failed", "b_failed_by", "b_recovered", "b_rework"),
-                      (d.seq, *d.derived()), strict=True)) for d in changed])
-    moved = [i for i in known if (i.resolved_at, i.deployment_seq) != i.stored]
+                recovered_at=bindparam("b_recovered"), rework=bindparam("b_rework"),
+                recovery_seconds=bindparam("b_recovery_seconds")),
+            [{**dict(zip(("b_seq", "b_repository", "b_branch", "b_revision_time", "b_watermark",
+                          "b_failed", "b_failed_by", "b_recovered", "b_rework"),
+                         (d.seq, *d.derived()), strict=True)),
+              "b_recovery_seconds": duration_seconds(d.time, d.recovered_at)} for d in changed])
+    moved = [i for i in known if i.derived() != i.stored]
     if moved:
         connection.execute(
             update(incidents).where(incidents.c.key == bindparam("b_key")).values(
-                resolved_at=bindparam("b_resolved"), deployment_seq=bindparam("b_deployment")),
-            [{"b_key": i.key, "b_resolved": i.resolved_at,
-              "b_deployment": i.deployment_seq} for i in moved])
+                resolved_at=bindparam("b_resolved"), deployment_seq=bindparam("b_deployment"),
+                restore_seconds=bindparam("b_restore_seconds")),
+            [dict(zip(("b_key", "b_resolved", "b_deployment", "b_restore_seconds"),
+                      (i.key, *i.derived()), strict=True)) for i in moved])
     _store_shipped(connection, partition, chain, counts)
 
 
@@ -541,7 +554,7 @@ def refresh_first_deployments(connection: Connection, keys: set[str],
         rows = []
         for (key, environment), row in sorted(first.items()):
             began = _aware(change_times.get(key))
-            lead = (row.deployed_at - began).total_seconds() if began is not None else None
+            lead = duration_seconds(began, row.deployed_at)
             rows.append({"change_key": key, "environment": environment,
                          "service": row.service, "deployment_seq": row.deployment_seq,
                          "deployed_at": row.deployed_at, "change_time": began,

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy import column as sql_column
 
 from dora_cloudevents.metrics.buckets import midnight
-from dora_cloudevents.metrics.expressions import flag, seconds_between, utc_day, utc_time_of_day
+from dora_cloudevents.metrics.expressions import flag, utc_day, utc_time_of_day
 from dora_cloudevents.metrics.filters import Selection, Window
 from dora_cloudevents.metrics.frequency import MONTH_DAYS, WEEK_DAYS
 from dora_cloudevents.metrics.stats import median_ranks
@@ -289,9 +289,9 @@ def recovery_durations(connection: Connection, selection: Selection) -> Duration
     column = deployments.c
     selection = with_environments(connection, selection)  # to range-scan each environment
     return median_in_database(
-        connection, deployments, seconds_between(column.time, column.recovered_at),
+        connection, deployments, column.recovery_seconds,
         [*deployment_filters(selection), column.failed == true(),
-         column.recovered_at.is_not(None)])
+         column.recovery_seconds.is_not(None)])
 
 
 def median_in_database(connection: Connection, table: Table, seconds: ColumnElement[float],
@@ -336,9 +336,8 @@ def restore_durations(connection: Connection, selection: Selection) -> tuple[Dur
     """The resolved incidents' count and median time to restore, and how many are open."""
     column = incidents.c
     where = incident_filters(selection)
-    resolved = median_in_database(
-        connection, incidents, seconds_between(column.detected_at, column.resolved_at),
-        [*where, column.resolved_at.is_not(None)])
+    resolved = median_in_database(connection, incidents, column.restore_seconds,
+                                  [*where, column.restore_seconds.is_not(None)])
     total = connection.execute(select(func.count()).select_from(incidents).where(*where))
     return resolved, int(total.scalar_one()) - resolved.count
 

@@ -30,6 +30,7 @@ from dora_cloudevents.store.schema import (
     daily_lead_times,
     deployments,
     first_deployments,
+    incidents,
 )
 
 BUCKETS_PER_DOUBLING = 16
@@ -42,6 +43,13 @@ def lead_bucket(seconds: float) -> int:
     if seconds <= 1:
         return 0
     return 1 + math.floor(math.log2(seconds) * BUCKETS_PER_DOUBLING)
+
+
+def duration_seconds(start: datetime | None, end: datetime | None) -> float | None:
+    """``end - start`` in seconds; None when either is unknown."""
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()
 
 
 def utc_date(moment: datetime) -> date:
@@ -106,8 +114,15 @@ def _statements(dialect_name: str) -> dict[str, Any]:
 
 
 def rebuild(connection: Connection) -> None:
-    """Recompute the lead buckets and both rollups from the facts: for databases projected
-    before the rollups existed, and facts written by other means than the projector."""
+    """Recompute every derived column and both rollups from the facts, for facts written by
+    other means than the projector."""
+    fill_durations(connection)
+    rebuild_rollups(connection)
+
+
+def rebuild_rollups(connection: Connection) -> None:
+    """Recompute the lead buckets and both rollups from the facts (migration 0007 fills them
+    for databases projected before they existed)."""
     first = first_deployments.c
     done: tuple[str, str] = ("", "")
     while True:  # keyset pages: never the whole table in memory
@@ -140,3 +155,26 @@ def rebuild(connection: Connection) -> None:
         select(first.environment, day, first.lead_bucket, func.count())
         .where(first.lead_bucket.is_not(None))
         .group_by(first.environment, day, first.lead_bucket)))
+
+
+# (table, key, start, end, the stored end - start)
+DURATIONS = ((deployments, "cdevent_seq", "time", "recovered_at", "recovery_seconds"),
+             (incidents, "key", "detected_at", "resolved_at", "restore_seconds"))
+
+
+def fill_durations(connection: Connection) -> None:
+    """Recompute ``deployments.recovery_seconds`` and ``incidents.restore_seconds`` (what
+    linking keeps beside the timestamps) from those timestamps."""
+    for table, key, start, end, seconds in DURATIONS:
+        column = table.c
+        connection.execute(update(table).where(column[end].is_(None),
+                                               column[seconds].is_not(None))
+                           .values({seconds: None}))
+        rows = connection.execute(select(column[key], column[start], column[end])
+                                  .where(column[end].is_not(None))).all()
+        if rows:
+            connection.execute(
+                update(table).where(column[key] == bindparam("b_key"))
+                .values({seconds: bindparam("b_seconds")}),
+                [{"b_key": row[0], "b_seconds": duration_seconds(row[1], row[2])}
+                 for row in rows])

@@ -62,6 +62,12 @@ def upgrade(engine: Engine) -> bool:
     return True
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo migrations down to ``revision`` (to roll a release back, and in tests)."""
+    with write_transaction(engine) as connection:
+        command.downgrade(_alembic_config(connection), revision)
+
+
 class SchemaNotReady(Exception):
     """The database did not reach this release's schema in time (nobody migrated it)."""
 

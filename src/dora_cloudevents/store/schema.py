@@ -127,6 +127,8 @@ deployments = Table(
     Column("failed", Boolean, nullable=False, server_default=false()),
     Column("failed_by", String(16)),
     Column("recovered_at", UTCDateTime()),
+    # recovered_at - time, kept beside it: the median recovery time sorts a plain column.
+    Column("recovery_seconds", Float),
     Column("rework", Boolean, nullable=False, server_default=false()),
     # The flags make the deployment counts per day index-only (metrics/queries.py).
     Index("ix_deployments_partition_time", "service", "environment", "time", "failed",
@@ -140,7 +142,7 @@ deployments = Table(
     Index("ix_deployments_revision_prefix", "revision_prefix"),
     Index("ix_deployments_artifact", "artifact_key"),
     # Covering the recovery times over every service: failed deployments only.
-    Index("ix_deployments_recoveries", "failed", "environment", "time", "recovered_at",
+    Index("ix_deployments_recoveries", "failed", "environment", "time", "recovery_seconds",
           "service"),
 )
 
@@ -228,13 +230,14 @@ incidents = Table(
     Column("last_detected_at", UTCDateTime()),
     Column("last_resolved_at", UTCDateTime()),
     Column("resolved_at", UTCDateTime()),
+    Column("restore_seconds", Float),  # resolved_at - detected_at, for the median's sort
     Column("deployment_seq", Sequence),
     Index("ix_incidents_partition_detected", "service", "environment", "detected_at"),
     Index("ix_incidents_detected", "detected_at"),
     Index("ix_incidents_deployment", "deployment_seq"),
     Index("ix_incidents_artifact", "artifact_key"),
-    Index("ix_incidents_environment_detected", "environment", "detected_at", "resolved_at",
-          "service"),
+    Index("ix_incidents_environment_detected", "environment", "detected_at",
+          "restore_seconds", "service"),
 )
 
 # Which changes each deployment shipped (derived by linking, per partition).

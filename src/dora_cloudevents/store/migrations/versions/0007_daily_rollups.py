@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from dora_cloudevents.metrics.rollups import rebuild
+from dora_cloudevents.metrics.rollups import rebuild_rollups
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -59,7 +59,7 @@ def upgrade() -> None:
         sa.Column("lead_bucket", sa.Integer, primary_key=True),
         sa.Column("changes", sa.Integer, nullable=False),
     )
-    rebuild(op.get_bind())
+    rebuild_rollups(op.get_bind())
 
 
 def downgrade() -> None:

@@ -94,9 +94,19 @@ def _values_at(connection: Connection, selection: Selection,
     seconds = first_deployments.c.lead_seconds
     filters = first_deployment_filters(selection)
     if selection.services is None:
-        return {rank: connection.execute(
-            select(seconds).where(*filters, column == bucket).order_by(seconds)
-            .offset(index).limit(1)).scalar() for rank, (bucket, index) in located.items()}
+        # One sort per bucket: the median's two ranks (and often the p90) share one.
+        wanted: defaultdict[int, dict[int, int]] = defaultdict(dict)
+        for rank, (bucket, index) in located.items():
+            wanted[bucket][rank] = index
+        found: dict[int, float | None] = {}
+        for bucket, indexes in wanted.items():
+            low = min(indexes.values())
+            span = connection.execute(
+                select(seconds).where(*filters, column == bucket).order_by(seconds)
+                .offset(low).limit(max(indexes.values()) - low + 1)).scalars().all()
+            found.update({rank: span[index - low] if index - low < len(span) else None
+                          for rank, index in indexes.items()})
+        return found
     read: defaultdict[int, list[float]] = defaultdict(list)
     for bucket, value in connection.execute(select(column, seconds).where(
             *filters, column.in_(sorted({bucket for bucket, _ in located.values()})))).all():

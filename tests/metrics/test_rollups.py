@@ -84,8 +84,7 @@ def rollup_rows(connection: Connection) -> dict[str, list[tuple[Any, ...]]]:
             select(days.environment, days.day, days.deployments, days.failed, days.rework)
             .where((days.deployments != 0) | (days.failed != 0) | (days.rework != 0)))),
         "leads": sorted(connection.execute(
-            select(leads.environment, leads.day, leads.lead_bucket, leads.changes)
-            .where(leads.changes != 0))),
+            select(leads.environment, leads.day, leads.lead_bucket, leads.changes))),
         "buckets": sorted(connection.execute(
             select(first.change_key, first.environment, first.lead_bucket))),
         "recoveries": sorted(connection.execute(

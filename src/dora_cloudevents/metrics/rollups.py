@@ -94,15 +94,16 @@ class DailyCounts:
             connection.execute(statements["lead_times"], leads)
             # A bucket a first deployment left may now count nothing: drop it, so the rows
             # depend on the facts alone, not on the order the projectors wrote them in.
-            emptied = [row for row in leads if row["changes"] < 0]
+            emptied = [{"environment": environment, "day": day, "lead_bucket": bucket}
+                       for (environment, day, bucket), delta in self.lead_times.items()
+                       if delta < 0]
             if emptied:
                 rolled = daily_lead_times.c
                 connection.execute(delete(daily_lead_times).where(
                     rolled.environment == bindparam("environment"),
                     rolled.day == bindparam("day"),
                     rolled.lead_bucket == bindparam("lead_bucket"), rolled.changes == 0),
-                    [{key: row[key] for key in ("environment", "day", "lead_bucket")}
-                     for row in emptied])
+                    emptied)
         self.deployments.clear()
         self.lead_times.clear()
 

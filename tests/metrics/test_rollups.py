@@ -74,8 +74,9 @@ def projected(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
 
 
 def rollup_rows(connection: Connection) -> dict[str, list[tuple[Any, ...]]]:
-    """Every rollup row that counts something, every first deployment's lead bucket, and
-    the stored recovery and restore times."""
+    """Every deployment day that counts something, every lead-time rollup row (a row that
+    counts nothing should not exist), every first deployment's lead bucket, and the stored
+    recovery and restore times."""
     days = daily_deployments.c
     leads = daily_lead_times.c
     first = first_deployments.c

@@ -31,9 +31,10 @@ from sqlalchemy import (
 )
 
 from dora_cloudevents.metrics.chunking import chunks, grouped
+from dora_cloudevents.metrics.durations import duration_seconds
 from dora_cloudevents.metrics.expressions import unindexed
 from dora_cloudevents.metrics.links import linked_changes
-from dora_cloudevents.metrics.rollups import DailyCounts, duration_seconds, lead_bucket
+from dora_cloudevents.metrics.rollups import DailyCounts, lead_bucket
 from dora_cloudevents.store.schema import (
     artifact_changes,
     changes,

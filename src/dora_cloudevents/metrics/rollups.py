@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from dora_cloudevents.metrics.durations import fill_durations
 from dora_cloudevents.metrics.expressions import flag
 from dora_cloudevents.metrics.expressions import utc_date as utc_date_of
 from dora_cloudevents.store.schema import (
@@ -30,7 +31,6 @@ from dora_cloudevents.store.schema import (
     daily_lead_times,
     deployments,
     first_deployments,
-    incidents,
 )
 
 BUCKETS_PER_DOUBLING = 16
@@ -43,13 +43,6 @@ def lead_bucket(seconds: float) -> int:
     if seconds <= 1:
         return 0
     return 1 + math.floor(math.log2(seconds) * BUCKETS_PER_DOUBLING)
-
-
-def duration_seconds(start: datetime | None, end: datetime | None) -> float | None:
-    """``end - start`` in seconds; None when either is unknown."""
-    if start is None or end is None:
-        return None
-    return (end - start).total_seconds()
 
 
 def utc_date(moment: datetime) -> date:
@@ -168,25 +161,3 @@ def rebuild_rollups(connection: Connection) -> None:
         .where(first.lead_bucket.is_not(None))
         .group_by(first.environment, day, first.lead_bucket)))
 
-
-# (table, key, start, end, the stored end - start)
-DURATIONS = ((deployments, "cdevent_seq", "time", "recovered_at", "recovery_seconds"),
-             (incidents, "key", "detected_at", "resolved_at", "restore_seconds"))
-
-
-def fill_durations(connection: Connection) -> None:
-    """Recompute ``deployments.recovery_seconds`` and ``incidents.restore_seconds`` (what
-    linking keeps beside the timestamps) from those timestamps."""
-    for table, key, start, end, seconds in DURATIONS:
-        column = table.c
-        connection.execute(update(table).where(column[end].is_(None),
-                                               column[seconds].is_not(None))
-                           .values({seconds: None}))
-        rows = connection.execute(select(column[key], column[start], column[end])
-                                  .where(column[end].is_not(None))).all()
-        if rows:
-            connection.execute(
-                update(table).where(column[key] == bindparam("b_key"))
-                .values({seconds: bindparam("b_seconds")}),
-                [{"b_key": row[0], "b_seconds": duration_seconds(row[1], row[2])}
-                 for row in rows])

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from dora_cloudevents.metrics.rollups import fill_durations
+from dora_cloudevents.metrics.durations import fill_durations
 
 revision: str = "0008"
 down_revision: str | None = "0007"

@@ -33,7 +33,14 @@ from dora_cloudevents.ingest.routes import (
     IngestRequest,
 )
 from dora_cloudevents.ingest.webhooks import WebhookEndpoints
-from dora_cloudevents.logs import RequestIds
+from dora_cloudevents.logs import (
+    RequestIds,
+    bind_request_id,
+    request_id_for,
+    request_id_header,
+    unbind_request_id,
+    with_request_id,
+)
 from dora_cloudevents.metrics.projector import Projector
 from dora_cloudevents.problems import (
     Problem,
@@ -97,11 +104,12 @@ class IngestFirst:
     Ingest is the hot path; a plain handler answers several times the requests per second
     of the same handler behind FastAPI's middleware (see docs/benchmarks.md). The handlers
     work on the raw ASGI messages (``IngestRequest``) and return the status and JSON body,
-    sent here as two messages; only errors go through a Starlette Response. Every request,
-    ingest or not, passes the header limits here (431).
+    sent here as two messages, request id header included; only errors go through a
+    Starlette Response. Every request, ingest or not, passes the header limits here (431).
+    Everything else goes to ``app``, the API behind ``RequestIds``.
     """
 
-    def __init__(self, app: FastAPI, handlers: dict[str, Endpoint], settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, handlers: dict[str, Endpoint], settings: Settings) -> None:
         self.app = app
         self.handlers = handlers
         self.max_headers = settings.max_headers
@@ -111,12 +119,18 @@ class IngestFirst:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             too_large = header_problem(scope["headers"], self.max_headers, self.max_header_bytes)
-            if too_large is not None:
-                await problem_response(too_large, scope["path"])(scope, receive, send)
-                return
             handler = self.handlers.get(scope["path"])
-            if handler is not None and self._is_ingest(scope):
-                await self._ingest(handler, scope, receive, send)
+            if too_large is not None or (handler is not None and self._is_ingest(scope)):
+                request_id = request_id_for(scope)
+                token = bind_request_id(request_id)
+                try:
+                    if too_large is not None:
+                        await self._refuse(too_large, scope, receive, send, request_id)
+                    else:
+                        await self._ingest(handler, scope, receive, send,  # type: ignore[arg-type]
+                                           request_id)
+                finally:
+                    unbind_request_id(token)
                 return
         await self.app(scope, receive, send)
 
@@ -128,26 +142,32 @@ class IngestFirst:
         path = scope["path"]
         return path != "/" and not (scope["method"] in ("GET", "HEAD") and path in UI_PAGES)
 
-    async def _ingest(self, handler: Endpoint, scope: Scope, receive: Receive,
-                      send: Send) -> None:
+    async def _ingest(self, handler: Endpoint, scope: Scope, receive: Receive, send: Send,
+                      request_id: str) -> None:
         try:
             if scope["method"] != "POST":
                 raise Problem(405, f"{scope['method']} is not allowed on {scope['path']}; "
                               "use POST", headers={"Allow": "POST"})
             status, body = await handler(IngestRequest(scope, receive, self.deadlines))
         except Problem as problem:
-            response = problem_response(problem, scope["path"])
+            await self._refuse(problem, scope, receive, send, request_id)
         except ClientDisconnected:
             return
         except Exception as error:
             response = _server_error(Request(scope, receive), error)
+            await response(scope, receive, with_request_id(send, scope, request_id))
         else:
             await send({"type": "http.response.start", "status": status,
                         "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", b"%d" % len(body))]})
+                                    (b"content-length", b"%d" % len(body)),
+                                    request_id_header(request_id)]})
             await send({"type": "http.response.body", "body": body})
-            return
-        await response(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(problem: Problem, scope: Scope, receive: Receive, send: Send,
+                      request_id: str) -> None:
+        response = problem_response(problem, scope["path"])
+        await response(scope, receive, with_request_id(send, scope, request_id))
 
 
 Worker = Callable[[], Coroutine[Any, Any, None]]
@@ -233,7 +253,7 @@ def create_app(
     _document(app, with_ingest=committer is not None)
     if committer is None:
         # Even without ingest, the front door applies the header limits.
-        return RequestIds(IngestFirst(app, {}, settings))
+        return IngestFirst(RequestIds(app), {}, settings)
     handlers = IngestEndpoints(settings, committer).handlers()
     handlers.update(WebhookEndpoints(settings, committer).handlers())
-    return RequestIds(IngestFirst(app, handlers, settings))
+    return IngestFirst(RequestIds(app), handlers, settings)

@@ -8,7 +8,7 @@ import re
 import secrets
 import sys
 from collections.abc import Iterable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,11 +43,51 @@ def _incoming_id(scope: Scope) -> str | None:
     return None
 
 
+def request_id_for(scope: Scope) -> str:
+    """The id of an HTTP request: the caller's ``X-Request-ID`` when it is sane, else ours."""
+    return _incoming_id(scope) or f"{_PROCESS_PREFIX}{next(_sequence) & 0xFFFFFFFF:08x}"
+
+
+def request_id_header(request_id: str) -> tuple[bytes, bytes]:
+    """The response header that returns ``request_id`` to the caller."""
+    return REQUEST_ID_HEADER, request_id.encode("ascii")
+
+
+def bind_request_id(request_id: str) -> Token[str | None]:
+    """Make ``request_id`` visible to the log lines written in this context until
+    ``unbind_request_id``."""
+    return _request_id.set(request_id)
+
+
+def unbind_request_id(token: Token[str | None]) -> None:
+    _request_id.reset(token)
+
+
+def log_answer(scope: Scope, status: int) -> None:
+    """Log refusals and failures (status >= 400): method, path and status, never headers
+    or bodies."""
+    if status >= 400:
+        log.info("%s %r answered %d", scope["method"], scope["path"], status)
+
+
+def with_request_id(send: Send, scope: Scope, request_id: str) -> Send:
+    """``send`` that adds the ``X-Request-ID`` header to the response and logs its status."""
+    header = request_id_header(request_id)
+
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), header]
+            log_answer(scope, message["status"])
+        await send(message)
+
+    return send_with_id
+
+
 class RequestIds:
-    """ASGI middleware around the whole app: gives every HTTP request an id (the caller's
-    ``X-Request-ID`` when it is sane, else a new one), returns it in ``X-Request-ID``, makes
-    it visible to every log line written while the request is served, and logs refusals
-    and failures (status >= 400) with method, path and status, never headers or bodies."""
+    """ASGI middleware: gives every HTTP request an id (``request_id_for``), returns it in
+    ``X-Request-ID``, makes it visible to every log line written while the request is
+    served, and logs refusals and failures (``log_answer``). The ingest front door
+    (app.IngestFirst) does the same with these functions for the requests it answers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -56,22 +96,12 @@ class RequestIds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_id(scope) or f"{_PROCESS_PREFIX}{next(_sequence) & 0xFFFFFFFF:08x}"
-        header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
-                if message["status"] >= 400:
-                    log.info("%s %r answered %d", scope["method"], scope["path"],
-                             message["status"])
-            await send(message)
-
-        token = _request_id.set(request_id)
+        request_id = request_id_for(scope)
+        token = bind_request_id(request_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, with_request_id(send, scope, request_id))
         finally:
-            _request_id.reset(token)
+            unbind_request_id(token)
 
 
 class _Context(logging.Filter):

@@ -41,6 +41,8 @@ def assert_problem(response: httpx.Response, status: int, *words: str) -> None:
     assert response.headers["content-type"].startswith("application/problem+json")
     problem = response.json()
     assert problem["status"] == status
+    # Every answer carries its request id, and a problem quotes it.
+    assert problem["request_id"] == response.headers["x-request-id"]
     for word in words:
         assert word in problem["detail"], problem["detail"]
 

@@ -68,6 +68,7 @@ class GroupCommitter:
         self._on_commit = on_commit
         self._max_group_rows = max_group_rows
         self._pending: list[Pending] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Future[None] | None = None
         self._sqlite = self._dialect == "sqlite"
         if writers is None:
@@ -92,13 +93,16 @@ class GroupCommitter:
     def start(self) -> None:
         if self._task is None:
             _fewer_collections()
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            # Kept: asyncio.get_running_loop() makes a getpid() system call on every call.
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._run())
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+            self._loop = None
         await asyncio.gather(*self._in_flight, return_exceptions=True)
         for slot in range(self._writers):
             if self._inline:
@@ -111,9 +115,9 @@ class GroupCommitter:
 
     async def submit(self, table: Table, rows: list[EventRow]) -> InsertOutcome:
         """Store ``rows`` all-or-nothing; returns once they are committed."""
-        if self._task is None:
+        if self._loop is None:
             raise RuntimeError("GroupCommitter.start() was not called")
-        future: asyncio.Future[InsertOutcome] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[InsertOutcome] = self._loop.create_future()
         self._pending.append((table, rows, future))
         wakeup = self._wakeup
         if wakeup is not None:
@@ -121,9 +125,9 @@ class GroupCommitter:
             wakeup.set_result(None)
         return await future
 
-    async def _next_group(self) -> list[Pending]:
+    async def _next_group(self, loop: asyncio.AbstractEventLoop) -> list[Pending]:
         while not self._pending:
-            self._wakeup = asyncio.get_running_loop().create_future()
+            self._wakeup = loop.create_future()
             await self._wakeup
         if self._inline:
             # Let requests whose bytes already arrived reach submit() before committing:
@@ -145,7 +149,7 @@ class GroupCommitter:
             while not self._free:
                 self._freed = loop.create_future()
                 await self._freed
-            live = await self._next_group()
+            live = await self._next_group(loop)
             if not live:
                 continue
             if self._inline:

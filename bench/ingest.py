@@ -10,7 +10,12 @@ stored row count is checked against what was acknowledged.
 
 Every server is started first; then each round drives each of them in turn, and each cell
 of the table is the best of --runs rounds (other work on the machine only ever slows a run
-down, and interleaving spreads its bursts over the baseline and the servers alike).
+down, and interleaving spreads its bursts over the baseline and the servers alike). Beside
+the rates, the table gives the CPU time the server's main thread (the event loop) spent
+per request in that run, read from /proc.
+
+The target `handling` is dora-ce with a committer that answers without storing: what the
+request handling costs the server, apart from the storage (not run by default).
 """
 
 from __future__ import annotations
@@ -29,13 +34,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from sqlalchemy import create_engine, text
+from sqlalchemy import Table, create_engine, text
 from sqlalchemy.engine import make_url
+
+from dora_cloudevents.ingest.committer import GroupCommitter
+from dora_cloudevents.store.events import EventRow, InsertOutcome
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_POSTGRES = os.environ.get(
     "DORA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+# dora-ce serve with the group committer answering at once, nothing stored.
+HANDLING_APP = """
+import sys
+sys.path.insert(0, {bench!r})
+from ingest import answer_without_storing
+from dora_cloudevents.cli import main
+from dora_cloudevents.ingest.committer import GroupCommitter
+GroupCommitter.submit = answer_without_storing
+main(["serve", "--db", {url!r}, "--port", "{port}", "--components", "ingest,api"])
+"""
 BARE_APP = """
 async def app(scope, receive, send):
     if scope["type"] != "http":
@@ -49,6 +67,12 @@ async def app(scope, receive, send):
                             (b"content-length", b"29")]})
     await send({"type": "http.response.body", "body": b'{"accepted":1,"duplicates":0}'})
 """
+
+
+async def answer_without_storing(_self: GroupCommitter, _table: Table,
+                                 rows: list[EventRow]) -> InsertOutcome:
+    """GroupCommitter.submit for measuring without storage: everything is new, at once."""
+    return InsertOutcome(len(rows), 0)
 
 
 def free_port() -> int:
@@ -118,6 +142,13 @@ class Measurement:
     events_per_s: float
     failed: int
     acknowledged_events: int
+    server_cpu_per_request: float = 0.0  # seconds of the server's main thread
+
+
+def main_thread_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) the main thread of process ``pid`` has used."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drive(port: int, connections: int, batch: int, seconds: float) -> Measurement:
@@ -153,6 +184,17 @@ def start_dora(database_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes
         [sys.executable, "-m", "dora_cloudevents", "serve", "--db", database_url,
          "--port", str(port), "--components", "ingest,api"],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(port, process, "/readyz")
+    return process, port
+
+
+def start_handling(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    script = workdir / "handling_app.py"
+    script.write_text(HANDLING_APP.format(bench=str(HERE), port=port,
+                                          url=f"sqlite:///{workdir / 'handling.db'}"))
+    process = subprocess.Popen([sys.executable, str(script)], cwd=workdir,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(port, process, "/readyz")
     return process, port
 
@@ -194,7 +236,9 @@ def drop_schema(admin_url: str, schema: str) -> None:
 
 
 TARGETS = {"bare": "bare ASGI 202 (baseline)", "sqlite": "dora-ce on SQLite",
-           "postgresql": "dora-ce on PostgreSQL"}
+           "postgresql": "dora-ce on PostgreSQL",
+           "handling": "dora-ce, nothing stored (handling only)"}
+DEFAULT_TARGETS = ("bare", "sqlite", "postgresql")
 
 
 def print_table(results: dict[str, dict[int, Measurement]], batches: list[int]) -> None:
@@ -202,8 +246,8 @@ def print_table(results: dict[str, dict[int, Measurement]], batches: list[int]) 
     header, rule = ["server"], ["---"]
     for batch in batches:
         what = "single" if batch == 1 else f"batch of {batch}"
-        header += [f"{what}: req/s", f"{what}: events/s"]
-        rule += ["---:", "---:"]
+        header += [f"{what}: req/s", f"{what}: events/s", f"{what}: server µs/req"]
+        rule += ["---:", "---:", "---:"]
         if baseline is not None:
             header.append("ratio to bare (req/s)")
             rule.append("---:")
@@ -214,7 +258,8 @@ def print_table(results: dict[str, dict[int, Measurement]], batches: list[int]) 
         cells = [name]
         for batch in batches:
             measured = by_batch[batch]
-            cells += [f"{measured.requests_per_s:,.0f}", f"{measured.events_per_s:,.0f}"]
+            cells += [f"{measured.requests_per_s:,.0f}", f"{measured.events_per_s:,.0f}",
+                      f"{measured.server_cpu_per_request * 1e6:.1f}"]
             if baseline is not None:
                 ratio = measured.requests_per_s / baseline[batch].requests_per_s
                 cells.append(f"{ratio:.2f}")
@@ -233,7 +278,11 @@ class Target:
     acknowledged: int = 0
 
     def measure(self, args: argparse.Namespace, batch: int) -> None:
+        cpu = main_thread_cpu(self.process.pid)
         measured = drive(self.port, args.connections, batch, args.seconds)
+        requests = measured.acknowledged_events // batch + measured.failed
+        measured.server_cpu_per_request = (
+            (main_thread_cpu(self.process.pid) - cpu) / requests if requests else 0.0)
         self.acknowledged += measured.acknowledged_events
         best = self.best.get(batch)
         if best is None or measured.requests_per_s > best.requests_per_s:
@@ -271,7 +320,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
     parser.add_argument("--runs", type=int, default=3, help="best of this many runs per cell")
-    parser.add_argument("--targets", default=",".join(TARGETS),
+    parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
                         help="comma-separated subset of " + ", ".join(TARGETS))
     parser.add_argument("--batches", default="1,100",
                         help="events per request, comma-separated (1 = single structured)")
@@ -294,6 +343,8 @@ def main() -> None:
                 sqlite_url = f"sqlite:///{workdir / 'bench.db'}"
                 targets.append(Target(TARGETS["sqlite"], *start_dora(sqlite_url, workdir),
                                       sqlite_url))
+            if "handling" in chosen:
+                targets.append(Target(TARGETS["handling"], *start_handling(workdir), None))
             if "postgresql" in chosen:
                 pg_url, schema = postgres_schema(args.postgres)
                 targets.append(Target(TARGETS["postgresql"], *start_dora(pg_url, workdir),

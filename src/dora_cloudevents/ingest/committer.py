@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -28,9 +27,9 @@ Pending = tuple[Table, list[EventRow], "asyncio.Future[InsertOutcome]"]
 
 # Concurrent transactions on PostgreSQL (see the class docstring).
 POSTGRESQL_WRITERS = 3
-# The SQLite writer checkpoints in its own commit only past this many WAL pages (16 MiB);
-# until then WalCheckpointer's thread does it.
-SQLITE_WRITER_AUTOCHECKPOINT = 4096
+# The SQLite writer checkpoints in its own commit only past this many WAL pages (256 MiB):
+# a backstop, should WalCheckpointer fail to keep the WAL short.
+SQLITE_WRITER_AUTOCHECKPOINT = 65536
 # Event-loop turns the SQLite writer yields before it takes a group: requests whose bytes
 # already arrived get parsed and join this commit instead of waiting for the next one.
 # Each turn costs a lone request a few microseconds; three measured +20 % single-event
@@ -38,10 +37,11 @@ SQLITE_WRITER_AUTOCHECKPOINT = 4096
 SQLITE_GATHER_TURNS = 3
 # Seconds between the WalCheckpointer's passive checkpoints. A checkpoint copies each page
 # changed since the last one once, however often it changed: the index pages that every
-# insert touches are copied once a second instead of ten times. Measured against 0.1 s
-# (interleaved runs on a loaded machine): single events 0.54-0.57 of the bare baseline
-# against 0.26-0.49. SQLITE_WRITER_AUTOCHECKPOINT still bounds the WAL's size.
-WAL_CHECKPOINT_INTERVAL = 1.0
+# insert touches are copied once per pass, not once per commit.
+WAL_CHECKPOINT_INTERVAL = 0.25
+# WAL pages past which the WalCheckpointer holds the commits for a last pass, so that the
+# WAL starts over (32 MiB).
+WAL_RESTART_PAGES = 8192
 
 
 class GroupCommitter:
@@ -61,7 +61,8 @@ class GroupCommitter:
 
     def __init__(self, engine: Engine, max_group_rows: int = 20_000,
                  on_commit: Callable[[], None] | None = None,
-                 writers: int | None = None) -> None:
+                 writers: int | None = None,
+                 checkpointer: WalCheckpointer | None = None) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
         self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
@@ -88,7 +89,7 @@ class GroupCommitter:
         # single-statement commits below: a writer thread was still slower; see
         # docs/benchmarks.md.)
         self._inline = self._sqlite
-        self._checkpointer = WalCheckpointer(engine) if self._sqlite else None
+        self._checkpointer = (checkpointer or WalCheckpointer(engine)) if self._sqlite else None
 
     def start(self) -> None:
         if self._task is None:
@@ -111,7 +112,7 @@ class GroupCommitter:
                 self._executor.submit(self._close_writer, slot).result()
         self._executor.shutdown(wait=True)
         if self._checkpointer is not None:
-            self._checkpointer.stop()
+            await self._checkpointer.stop()
 
     async def submit(self, table: Table, rows: list[EventRow]) -> InsertOutcome:
         """Store ``rows`` all-or-nothing; returns once they are committed."""
@@ -153,6 +154,7 @@ class GroupCommitter:
             if not live:
                 continue
             if self._inline:
+                await self._checkpoint_done()
                 self._settle(live, self._commit(live, 0))
                 continue
             if self._writers > 1:
@@ -170,6 +172,12 @@ class GroupCommitter:
             task = loop.create_task(self._commit_on_thread(live, slot))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
+
+    async def _checkpoint_done(self) -> None:
+        """Wait while the WalCheckpointer holds the commits back."""
+        while self._checkpointer is not None and self._checkpointer.held is not None:
+            # Shielded: cancelling this wait (at stop) must not cancel the checkpointer's hold.
+            await asyncio.shield(self._checkpointer.held)
 
     async def _commit_on_thread(self, group: list[Pending], slot: int) -> None:
         loop = asyncio.get_running_loop()
@@ -246,8 +254,8 @@ class GroupCommitter:
             wrapped = self._wrapped(error)
             self._abandon(driver, slot, broken=is_unavailable(wrapped))
             raise wrapped from error
-        if self._checkpointer is not None:
-            self._checkpointer.committed()
+        if self._checkpointer is not None and self._loop is not None:
+            self._checkpointer.committed(self._loop)
         return outcomes
 
     def _wrapped(self, error: Exception) -> Exception:
@@ -295,62 +303,80 @@ class GroupCommitter:
 
 
 class WalCheckpointer:
-    """Copies SQLite's write-ahead log into the database on a thread of its own.
+    """Copies SQLite's write-ahead log into the database on a thread, never on the loop.
 
     By default the connection whose commit takes the WAL past 1000 pages runs the
     checkpoint (page copies and two fsyncs) inside that commit: on the ingest path, the
-    event loop. Here a thread runs PASSIVE checkpoints, which never block the writer, at
-    most every ``interval`` seconds while commits happen. They cannot finish while commits
-    keep coming, and SQLite starts the WAL over only after a complete checkpoint, so the
-    writer keeps a backstop: past SQLITE_WRITER_AUTOCHECKPOINT pages its own commit
-    completes the checkpoint (copying only what this thread has not) and the WAL restarts.
+    event loop, blocked for the fsyncs. Here the loop starts a PASSIVE checkpoint on a
+    thread at most every ``interval`` seconds while commits happen; those never block the
+    writer, but they cannot finish while commits keep coming, and SQLite starts the WAL over
+    only after a checkpoint that did (a long WAL makes every page lookup slower). So once
+    the WAL is longer than ``restart_pages``, the committer holds its next commit (``held``)
+    while one more pass copies the few pages left: requests keep being read and parsed
+    meanwhile and join the group that follows, and the next commit starts the WAL over.
     Durability is unchanged: a commit is in the WAL before it is acknowledged.
     """
 
-    def __init__(self, engine: Engine, interval: float = WAL_CHECKPOINT_INTERVAL) -> None:
+    def __init__(self, engine: Engine, interval: float = WAL_CHECKPOINT_INTERVAL,
+                 restart_pages: int = WAL_RESTART_PAGES) -> None:
         self._engine = engine
         self._interval = interval
-        self._dirty = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._restart_pages = restart_pages
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
+        self._connection: PoolProxiedConnection | None = None  # the executor thread's
+        self._task: asyncio.Task[None] | None = None
+        self._next = 0.0  # loop time
+        self.held: asyncio.Future[None] | None = None
 
-    def committed(self) -> None:
-        if not self._dirty.is_set():
-            self._dirty.set()
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="wal-checkpoint",
-                                                daemon=True)
-                self._thread.start()
+    def committed(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called on the loop after each commit: start a pass if one is due."""
+        if self._task is None and loop.time() >= self._next:
+            self._task = loop.create_task(self._checkpoint(loop))
 
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._stopping.set()
-            self._dirty.set()
-            self._thread.join()
-            self._thread = None
+    async def stop(self) -> None:
+        """Let a pass in progress finish, then close the connection and the thread."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=True)
 
-    def _run(self) -> None:
-        connection: PoolProxiedConnection | None = None
-        while not self._stopping.is_set():
-            self._dirty.wait()
-            if self._stopping.is_set():
-                break
-            self._dirty.clear()
-            try:
-                if connection is None:
-                    connection = self._engine.raw_connection()
-                connection.driver_connection.execute(  # type: ignore[union-attr]
-                    "PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except Exception as error:  # retried after the next commit; ingest goes on
-                log.warning("WAL checkpoint failed: %s", error)
-                if connection is not None:
-                    with contextlib.suppress(Exception):
-                        connection.invalidate()
-                    connection = None
-            self._stopping.wait(self._interval)
+    async def _checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            wal_pages = await loop.run_in_executor(self._executor, self._pass)
+            if wal_pages > self._restart_pages:
+                # On the loop, so no inline commit is running: from here none starts.
+                self.held = loop.create_future()
+                await loop.run_in_executor(self._executor, self._pass)
+        except Exception as error:  # retried after a later commit; ingest goes on
+            log.warning("WAL checkpoint failed: %s", error)
+        finally:
+            held, self.held = self.held, None
+            if held is not None and not held.done():
+                held.set_result(None)
+            self._next = loop.time() + self._interval
+            self._task = None
+
+    def _pass(self) -> int:
+        """One PASSIVE checkpoint; the WAL's length in pages."""
+        try:
+            if self._connection is None:
+                self._connection = self._engine.raw_connection()
+            driver: Any = self._connection.driver_connection
+            _busy, wal_pages, _copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except Exception:
+            self._close(invalidate=True)
+            raise
+        return int(wal_pages)
+
+    def _close(self, invalidate: bool = False) -> None:
+        connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(Exception):
-                connection.close()
+                if invalidate:
+                    connection.invalidate()
+                else:
+                    connection.close()
 
 
 # The cyclic garbage collector's youngest generation is collected every 700 allocations

@@ -117,22 +117,23 @@ class IngestFirst:
         self.deadlines = ReadDeadlines(settings.body_read_timeout_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            too_large = header_problem(scope["headers"], self.max_headers, self.max_header_bytes)
-            handler = self.handlers.get(scope["path"])
-            if too_large is not None or (handler is not None and self._is_ingest(scope)):
-                request_id = request_id_for(scope)
-                token = bind_request_id(request_id)
-                try:
-                    if too_large is not None:
-                        await self._refuse(too_large, scope, receive, send, request_id)
-                    else:
-                        await self._ingest(handler, scope, receive, send,  # type: ignore[arg-type]
-                                           request_id)
-                finally:
-                    unbind_request_id(token)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = header_problem(scope["headers"], self.max_headers, self.max_header_bytes)
+        handler = self.handlers.get(scope["path"])
+        if too_large is None and (handler is None or not self._is_ingest(scope)):
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_for(scope)
+        token = bind_request_id(request_id)
+        try:
+            if too_large is not None:
+                await self._refuse(too_large, scope, receive, send, request_id)
+            elif handler is not None:
+                await self._ingest(handler, scope, receive, send, request_id)
+        finally:
+            unbind_request_id(token)
 
     @staticmethod
     def _is_ingest(scope: Scope) -> bool:

@@ -63,12 +63,13 @@ def test_the_wal_starts_over_while_requests_keep_coming(sqlite_engine: Engine) -
         finally:
             await asyncio.wait_for(committer.stop(), timeout=30)
 
-    requests = 4000
+    requests = 6000
     asyncio.run(ingest(16, requests // 16))
     assert stored(sqlite_engine) == requests
     # Each stored row wrote at least one page to the WAL: without restarts it would hold
-    # them all (4000 frames and more); it was reused from the start instead.
-    assert wal_bytes(sqlite_engine) < 1000 * FRAME
+    # them all (6000 frames and more); it was reused from the start instead. (The bound
+    # leaves room for passes slowed down by a busy machine: commits go on during a pass.)
+    assert wal_bytes(sqlite_engine) < 2000 * FRAME
 
 
 def test_commits_wait_while_the_checkpointer_holds_them(sqlite_engine: Engine) -> None:

@@ -135,6 +135,9 @@ class GroupCommitter:
             # one commit for many of them is the point of group commit.
             for _ in range(SQLITE_GATHER_TURNS):
                 await asyncio.sleep(0)
+            # Taken after a hold, the group includes what arrived during it; nothing awaits
+            # between here and the commit, so no hold can begin in between.
+            await self._checkpoint_done()
         pending, size, taken = self._pending, 0, 0
         while taken < len(pending) and (taken == 0 or size < self._max_group_rows):
             size += len(pending[taken][1])
@@ -154,7 +157,6 @@ class GroupCommitter:
             if not live:
                 continue
             if self._inline:
-                await self._checkpoint_done()
                 self._settle(live, self._commit(live, 0))
                 continue
             if self._writers > 1:

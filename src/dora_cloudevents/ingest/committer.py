@@ -294,14 +294,8 @@ class GroupCommitter:
         return connection
 
     def _close_writer(self, slot: int, invalidate: bool = False) -> None:
-        connection = self._connections[slot]
-        if connection is not None:
-            self._connections[slot] = None
-            with contextlib.suppress(Exception):
-                if invalidate:
-                    connection.invalidate()
-                else:
-                    connection.close()
+        connection, self._connections[slot] = self._connections[slot], None
+        _discard(connection, invalidate)
 
 
 class WalCheckpointer:
@@ -373,12 +367,17 @@ class WalCheckpointer:
 
     def _close(self, invalidate: bool = False) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                if invalidate:
-                    connection.invalidate()
-                else:
-                    connection.close()
+        _discard(connection, invalidate)
+
+
+def _discard(connection: PoolProxiedConnection | None, invalidate: bool) -> None:
+    """Give a connection back to the pool, or, if it may be broken, drop it for good."""
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            if invalidate:
+                connection.invalidate()
+            else:
+                connection.close()
 
 
 # The cyclic garbage collector's youngest generation is collected every 700 allocations

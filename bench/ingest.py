@@ -15,7 +15,11 @@ the rates, the table gives the CPU time the server's main thread (the event loop
 per request in that run, read from /proc.
 
 The target `handling` is dora-ce with a committer that answers without storing: what the
-request handling costs the server, apart from the storage (not run by default).
+request handling costs the server, apart from the storage. The target `floor` is the
+opposite: dora-ce's group committer and SQLite file behind a minimal handler that only
+parses the events, checks their attributes and stores them (no header limits, request ids,
+read deadline, body checks or content negotiation): what the storage alone lets a server
+reach. Neither runs by default.
 """
 
 from __future__ import annotations
@@ -30,15 +34,21 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 from sqlalchemy import Table, create_engine, text
 from sqlalchemy.engine import make_url
+from starlette.types import Receive, Scope, Send
 
+from dora_cloudevents.app import IngestFirst
+from dora_cloudevents.ingest.cloudevents import check_attributes
 from dora_cloudevents.ingest.committer import GroupCommitter
-from dora_cloudevents.store.events import EventRow, InsertOutcome
+from dora_cloudevents.store.events import EventRow, InsertOutcome, cloudevent_row
+from dora_cloudevents.store.schema import cloudevents_raw
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_POSTGRES = os.environ.get(
@@ -52,6 +62,16 @@ from ingest import answer_without_storing
 from dora_cloudevents.cli import main
 from dora_cloudevents.ingest.committer import GroupCommitter
 GroupCommitter.submit = answer_without_storing
+main(["serve", "--db", {url!r}, "--port", "{port}", "--components", "ingest,api"])
+"""
+# dora-ce serve whose POST /events is minimal_ingest: the real committer, nothing else.
+FLOOR_APP = """
+import sys
+sys.path.insert(0, {bench!r})
+from ingest import minimal_ingest
+from dora_cloudevents.app import IngestFirst
+from dora_cloudevents.cli import main
+IngestFirst.__call__ = minimal_ingest(IngestFirst.__call__)
 main(["serve", "--db", {url!r}, "--port", "{port}", "--components", "ingest,api"])
 """
 BARE_APP = """
@@ -73,6 +93,34 @@ async def answer_without_storing(_self: GroupCommitter, _table: Table,
                                  rows: list[EventRow]) -> InsertOutcome:
     """GroupCommitter.submit for measuring without storage: everything is new, at once."""
     return InsertOutcome(len(rows), 0)
+
+
+ASGICall = Callable[[IngestFirst, Scope, Receive, Send], Awaitable[None]]
+
+
+def minimal_ingest(original: ASGICall) -> ASGICall:
+    """IngestFirst.__call__ for the `floor` target: POST /events parses a structured
+    event or a batch, checks the attributes and stores the events through the app's own
+    group committer; every other request goes to ``original``."""
+
+    async def call(self: IngestFirst, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/events":
+            await original(self, scope, receive, send)
+            return
+        committer: GroupCommitter = self.handlers["/events"].__self__.committer  # type: ignore[attr-defined]
+        message = await receive()
+        parsed = orjson.loads(message["body"])
+        now = datetime.now(UTC)
+        rows = [cloudevent_row(check_attributes(event), now)
+                for event in (parsed if isinstance(parsed, list) else [parsed])]
+        outcome = await committer.submit(cloudevents_raw, rows)
+        body = b'{"accepted":%d,"duplicates":%d}' % (outcome.accepted, outcome.duplicates)
+        await send({"type": "http.response.start", "status": 202,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+
+    return call
 
 
 def free_port() -> int:
@@ -157,7 +205,8 @@ def drive(port: int, connections: int, batch: int, seconds: float) -> Measuremen
     process = multiprocessing.Process(target=client,
                                       args=(port, run, connections, batch, seconds, queue))
     process.start()
-    ok, failed, elapsed = queue.get()
+    # A client that died (say, a server that reset its connections) must not hang the bench.
+    ok, failed, elapsed = queue.get(timeout=seconds + 60)
     process.join()
     return Measurement(ok / elapsed, ok * batch / elapsed, failed, ok * batch)
 
@@ -193,6 +242,17 @@ def start_handling(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     script = workdir / "handling_app.py"
     script.write_text(HANDLING_APP.format(bench=str(HERE), port=port,
                                           url=f"sqlite:///{workdir / 'handling.db'}"))
+    process = subprocess.Popen([sys.executable, str(script)], cwd=workdir,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(port, process, "/readyz")
+    return process, port
+
+
+def start_floor(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    script = workdir / "floor_app.py"
+    script.write_text(FLOOR_APP.format(bench=str(HERE), port=port,
+                                       url=f"sqlite:///{workdir / 'floor.db'}"))
     process = subprocess.Popen([sys.executable, str(script)], cwd=workdir,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(port, process, "/readyz")
@@ -237,7 +297,8 @@ def drop_schema(admin_url: str, schema: str) -> None:
 
 TARGETS = {"bare": "bare ASGI 202 (baseline)", "sqlite": "dora-ce on SQLite",
            "postgresql": "dora-ce on PostgreSQL",
-           "handling": "dora-ce, nothing stored (handling only)"}
+           "handling": "dora-ce, nothing stored (handling only)",
+           "floor": "dora-ce's storage behind a minimal handler (SQLite)"}
 DEFAULT_TARGETS = ("bare", "sqlite", "postgresql")
 
 
@@ -345,6 +406,9 @@ def main() -> None:
                                       sqlite_url))
             if "handling" in chosen:
                 targets.append(Target(TARGETS["handling"], *start_handling(workdir), None))
+            if "floor" in chosen:
+                floor_url = f"sqlite:///{workdir / 'floor.db'}"
+                targets.append(Target(TARGETS["floor"], *start_floor(workdir), floor_url))
             if "postgresql" in chosen:
                 pg_url, schema = postgres_schema(args.postgres)
                 targets.append(Target(TARGETS["postgresql"], *start_dora(pg_url, workdir),

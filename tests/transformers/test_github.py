@@ -196,6 +196,16 @@ def test_push_time_falls_back_to_the_latest_commit_then_the_event_time() -> None
     assert "commits" not in cdevent["customData"]
 
 
+def test_a_push_without_any_time_is_an_error_naming_what_is_missing() -> None:
+    event = webhook("push-feature-branch")
+    event["data"]["head_commit"] = None
+    del event["data"]["commits"]
+    del event["time"]
+    with pytest.raises(TransformError, match=r"no head_commit\.timestamp or commits and the "
+                                             "event has no time"):
+        transform(event)
+
+
 def test_pull_request_commits_are_carried_only_when_listed() -> None:
     event = webhook("pull-request-merged")
     assert "commits" not in one(event)["customData"]  # pull_request.commits is a count

@@ -92,7 +92,7 @@ def _incident(alert: Any, where: str, source: str) -> CDEvent | None:
     if labels.get(OPT_OUT_LABEL, "").lower() == "false":
         return None
     status = alert.get("status")
-    if status not in _STATUSES:
+    if not isinstance(status, str) or status not in _STATUSES:
         raise TransformError(f"{where}.status {status!r} is neither 'firing' nor 'resolved'")
     starts_at = _utc(alert.get("startsAt"), f"{where}.startsAt")
     given = alert.get("fingerprint")

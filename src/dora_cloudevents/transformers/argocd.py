@@ -12,6 +12,7 @@ from dora_cloudevents.transformers.base import (
     Transformer,
     TransformError,
     dig,
+    dig_list,
     event_source,
     first_time,
     image_purl,
@@ -96,7 +97,7 @@ def transform(event: CloudEvent) -> list[CDEvent]:
     if not environment:
         raise TransformError(f"Argo CD application {application!r} has no destination")
     revision, finished = _text(data, "revision"), _text(data, "finishedAt")
-    images = [i for i in dig(data, "images", default=[]) if isinstance(i, str) and i]
+    images = [i for i in dig_list(data, "images") if isinstance(i, str) and i]
     if images:
         artifact = image_purl(images[0])
     else:

@@ -67,6 +67,18 @@ def dig(value: Any, *path: str | int, default: Any = None) -> Any:
     return default if value is None else value
 
 
+def dig_list(value: Any, *path: str | int) -> list[Any]:
+    """The list at ``path``; empty where it is missing or not a list (a number, an object)."""
+    found = dig(value, *path)
+    return found if isinstance(found, list) else []
+
+
+def dig_text(value: Any, *path: str | int) -> str | None:
+    """The non-empty string at ``path``, else None (also for a number, a list, an object)."""
+    found = dig(value, *path)
+    return found if isinstance(found, str) and found else None
+
+
 def required_text(value: Any, *path: str, owner: str = "the object") -> str:
     """The non-empty string at ``path``; TransformError saying ``owner`` has none."""
     found = dig(value, *path)

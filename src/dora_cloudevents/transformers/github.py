@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 
 from dora_cloudevents.cdevents.build import new_cdevent
 from dora_cloudevents.events import CDEvent, CloudEvent, format_rfc3339, parse_rfc3339
-from dora_cloudevents.transformers.base import Transformer, TransformError, dig, json_data
+from dora_cloudevents.transformers.base import (
+    Transformer,
+    TransformError,
+    dig,
+    dig_text,
+    json_data,
+)
 
 NAME = "github"
 TYPE_PREFIX = "dev.knative.source.github."
@@ -82,7 +88,8 @@ class _Hook:
                 return _utc(value, _dotted(path))
         if self.event.get("time"):
             return _utc(self.event["time"], "time")
-        raise TransformError(f"the GitHub {self.kind} payload has no {_dotted(paths[0])} "
+        missing = " or ".join(_dotted(path) for path in paths) or "timestamp"
+        raise TransformError(f"the GitHub {self.kind} payload has no {missing} "
                              "and the event has no time")
 
     def commits(self, value: Any, field: str) -> list[dict[str, str]] | None:
@@ -117,8 +124,8 @@ def _hook(event: CloudEvent, kind: str) -> _Hook:
         raise TransformError("the event has no source")
     # GitHubSource and the native endpoint both set the source to the repository's web URL,
     # so a payload without `repository` still says which repository it is about.
-    url = dig(data, "repository", "html_url") or event["source"]
-    repo_id = dig(data, "repository", "full_name") or urlsplit(str(url)).path.strip("/")
+    url = dig_text(data, "repository", "html_url") or event["source"]
+    repo_id = dig_text(data, "repository", "full_name") or urlsplit(str(url)).path.strip("/")
     if not repo_id:
         raise TransformError(f"the GitHub {kind} payload has no repository.full_name")
     return _Hook(event, kind, data, str(url), str(repo_id))
@@ -152,7 +159,7 @@ def _push_time(hook: _Hook, commits: list[dict[str, str]] | None) -> str:
         return _utc(head_time, "head_commit.timestamp")
     if commits:
         return commits[-1]["timestamp"]
-    return hook.time()
+    return hook.time(("head_commit", "timestamp"), ("commits",))
 
 
 def _change_data(hook: _Hook, pull: dict[str, Any], merge_sha: Any = None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from dora_cloudevents.transformers.base import (
     Transformer,
     TransformError,
     dig,
+    dig_list,
     event_source,
     first_time,
     image_purl,
@@ -119,7 +120,7 @@ def _completion_time(event: CloudEvent, obj: dict[str, Any]) -> str:
 
 
 def _image(obj: dict[str, Any], wanted: str | None) -> str:
-    containers = [c for c in dig(obj, "spec", "template", "spec", "containers", default=[])
+    containers = [c for c in dig_list(obj, "spec", "template", "spec", "containers")
                   if isinstance(c, dict)]
     if wanted:
         containers = [c for c in containers if c.get("name") == wanted]
@@ -185,7 +186,7 @@ def _scaling_event(event: CloudEvent, obj: dict[str, Any]) -> list[CDEvent]:
 
 
 def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    for condition in status.get("conditions") or ():
+    for condition in dig_list(status, "conditions"):
         if isinstance(condition, dict) and condition.get("type") == kind:
             return condition
     return {}

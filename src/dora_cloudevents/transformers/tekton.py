@@ -12,6 +12,8 @@ from dora_cloudevents.transformers.base import (
     Transformer,
     TransformError,
     dig,
+    dig_list,
+    dig_text,
     event_source,
     first_time,
     image_purl,
@@ -62,8 +64,8 @@ def transform(event: CloudEvent) -> list[CDEvent]:
 
 def _pipeline_run(event: CloudEvent, run: dict[str, Any], phase: str) -> list[CDEvent]:
     meta = _Meta(run, "pipelineruns")
-    pipeline = (dig(run, "spec", "pipelineRef", "name") or meta.labels.get("tekton.dev/pipeline")
-                or meta.name)
+    pipeline = (dig_text(run, "spec", "pipelineRef", "name")
+                or meta.labels.get("tekton.dev/pipeline") or meta.name)
     params = _params(run, "pipelineSpec")
     custom = _custom_data(params)
     content: dict[str, Any] = {"pipelineName": pipeline, "url": meta.url}
@@ -113,7 +115,7 @@ def _deployment(event: CloudEvent, meta: _Meta, params: dict[str, str], when: st
 
 def _task_run(event: CloudEvent, run: dict[str, Any], phase: str) -> list[CDEvent]:
     meta = _Meta(run, "taskruns")
-    task = (dig(run, "spec", "taskRef", "name") or meta.labels.get("tekton.dev/task")
+    task = (dig_text(run, "spec", "taskRef", "name") or meta.labels.get("tekton.dev/task")
             or meta.labels.get("tekton.dev/pipelineTask") or meta.name)
     content: dict[str, Any] = {"taskName": task, "url": meta.url}
     pipeline_run = meta.labels.get("tekton.dev/pipelineRun")
@@ -156,7 +158,7 @@ def _outcome(run: dict[str, Any], phase: str) -> dict[str, str]:
     if phase == "successful":
         return {"outcome": "success"}
     condition = _succeeded_condition(run)
-    reason = condition.get("reason")
+    reason = dig_text(condition, "reason")
     if reason in _CANCEL_REASONS:
         return {"outcome": "cancel"}
     outcome = {"outcome": "failure" if reason in _FAILURE_REASONS else "error"}
@@ -172,7 +174,7 @@ def _finish_time(event: CloudEvent, run: dict[str, Any]) -> str:
 
 
 def _succeeded_condition(run: dict[str, Any]) -> dict[str, Any]:
-    for condition in dig(run, "status", "conditions", default=()):
+    for condition in dig_list(run, "status", "conditions"):
         if isinstance(condition, dict) and condition.get("type") == "Succeeded":
             return condition
     return {}
@@ -181,9 +183,9 @@ def _succeeded_condition(run: dict[str, Any]) -> dict[str, Any]:
 def _params(run: dict[str, Any], spec_field: str) -> dict[str, str]:
     """String params: the resolved spec's defaults, overridden by the values the run gives."""
     params: dict[str, str] = {}
-    for field, entries in (("default", dig(run, "status", spec_field, "params", default=())),
-                           ("value", dig(run, "spec", "params", default=()))):
-        for entry in entries if isinstance(entries, list) else ():
+    for field, entries in (("default", dig_list(run, "status", spec_field, "params")),
+                           ("value", dig_list(run, "spec", "params"))):
+        for entry in entries:
             if (isinstance(entry, dict) and isinstance(entry.get("name"), str)
                     and isinstance(entry.get(field), str)):
                 params[entry["name"]] = entry[field]

@@ -22,8 +22,9 @@ from tests.transformers.test_fixtures import CASES, load_case
 Path_ = tuple[str | int, ...]
 MISSING = object()
 # A number where a list, object or string belongs ("not iterable"), a list where a string
-# belongs ("unhashable", not a URI), and no value at all.
-EDITS: dict[str, Any] = {"a number": 0, "a list": ["x"], "missing": MISSING}
+# belongs ("unhashable", not a URI), an empty string (an empty CDEvent field), no value.
+EDITS: dict[str, Any] = {"a number": 0, "a list": ["x"], "an empty string": "",
+                         "missing": MISSING}
 
 
 def _paths(value: Any, path: Path_ = ()) -> Iterator[Path_]:

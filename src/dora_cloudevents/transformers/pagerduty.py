@@ -11,6 +11,7 @@ from dora_cloudevents.transformers.base import (
     Transformer,
     TransformError,
     dig,
+    dig_text,
     json_data,
     utc_as_sent,
 )
@@ -62,11 +63,11 @@ def _environment(event: CloudEvent) -> str:
 def _content(event: CloudEvent, incident: dict[str, Any]) -> dict[str, Any]:
     content: dict[str, Any] = {"environment": {"id": _environment(event)}}
     # The service name is what users alias in config `services:`; the id only if it has no name.
-    service = dig(incident, "service", "summary") or dig(incident, "service", "id")
-    if isinstance(service, str):
+    service = dig_text(incident, "service", "summary") or dig_text(incident, "service", "id")
+    if service:
         content["service"] = {"id": service}
-        service_url = dig(incident, "service", "html_url")
-        if isinstance(service_url, str):
+        service_url = dig_text(incident, "service", "html_url")
+        if service_url:
             content["service"]["source"] = service_url
     title = incident.get("title")
     if isinstance(title, str):

@@ -18,7 +18,13 @@ from sqlalchemy import Engine
 
 from dora_cloudevents.app import create_app
 from dora_cloudevents.config import Settings
-from dora_cloudevents.ingest.webhooks import github_cloudevent, github_source, gitlab_type
+from dora_cloudevents.ingest.webhooks import (
+    alertmanager_cloudevent,
+    github_cloudevent,
+    github_source,
+    gitlab_source,
+    gitlab_type,
+)
 from dora_cloudevents.problems import Problem
 from dora_cloudevents.transformers import builtin_transformers
 from tests.conftest import LiveServer, shared_fixture
@@ -193,6 +199,40 @@ def test_github_source_without_a_repository() -> None:
     assert github_source(org) == "https://ghe.example.com/octo-org"
     assert github_source({"organization": {"login": "octo-org"}}) == "https://github.com/octo-org"
     assert github_source({}) == "https://github.com"
+
+
+def test_a_source_is_a_uri_reference_whatever_the_payload_says() -> None:
+    """A CloudEvent's source must be a URI reference; a payload's web URL may be anything,
+    and one that is not falls back as if it were missing."""
+    assert github_source({"repository": {"html_url": "not a url"}}) == "https://github.com"
+    # urlsplit raises on an unbalanced "[" (it was a 500).
+    assert github_source({"organization": {"login": "octo-org"},
+                          "sender": {"html_url": "http://[x"}}) == "https://github.com/octo-org"
+    assert github_source({"organization": {"login": "octo org"}}) == "https://github.com"
+    assert gitlab_source({}, {"project": {"web_url": "é☃"}, "repository": {
+        "homepage": "https://gitlab.example.com/acme/shop"}}) == (
+        "https://gitlab.example.com/acme/shop")
+    assert gitlab_source({}, {"project": {"web_url": "2024-03-04T10:00:00Z"}}) == "gitlab"
+    notification = b'{"alerts": [], "externalURL": "http://am.example.com:9093"}'
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    assert alertmanager_cloudevent({}, notification, now)["source"] == (
+        "http://am.example.com:9093")
+    notification = b'{"alerts": [], "externalURL": "am at 10.0.0.1"}'
+    assert alertmanager_cloudevent({}, notification, now)["source"] == "alertmanager"
+
+
+def test_malformed_urls_in_payloads_are_accepted_not_500(client: httpx.Client) -> None:
+    org_hook = {"organization": {"login": "octo-org"}, "sender": {"html_url": "http://[x"}}
+    response = client.post("/webhooks/github", content=json.dumps(org_hook),
+                           headers=github_headers("ping"))
+    assert response.status_code == 202, response.text
+    incident = pagerduty_triggered()
+    incident["event"]["data"]["html_url"] = "https://[acme.pagerduty.com/incidents/Q2"
+    response = client.post("/webhooks/pagerduty", content=json.dumps(incident), headers=JSON)
+    assert response.status_code == 202, response.text
+    sources = {item["type"]: item["source"] for item in stored(client)}
+    assert sources == {"dev.knative.source.github.ping": "https://github.com/octo-org",
+                       "com.pagerduty.incident.triggered": "https://api.pagerduty.com"}
 
 
 def test_github_subjects_follow_githubsource() -> None:

@@ -206,6 +206,14 @@ def test_a_push_without_any_time_is_an_error_naming_what_is_missing() -> None:
         transform(event)
 
 
+def test_a_malformed_source_url_is_an_error_not_a_crash() -> None:
+    event = webhook("push-feature-branch")
+    del event["data"]["repository"]
+    event["source"] = "http://[x"  # urlsplit raises on it
+    with pytest.raises(TransformError, match=r"repository\.full_name"):
+        transform(event)
+
+
 def test_pull_request_commits_are_carried_only_when_listed() -> None:
     event = webhook("pull-request-merged")
     assert "commits" not in one(event)["customData"]  # pull_request.commits is a count

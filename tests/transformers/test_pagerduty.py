@@ -151,6 +151,9 @@ def test_cloudevent_type_and_source_for_the_endpoint() -> None:
     assert cloudevent_source(note) == "https://acme.pagerduty.com"
     assert cloudevent_source({"event": {"event_type": "x", "data": {}}}) == (
         "https://api.pagerduty.com")
+    for malformed in ("https://[acme.pagerduty.com", "https://acme pagerduty.com/x"):
+        body = {"event": {"event_type": "x", "data": {"html_url": malformed}}}
+        assert cloudevent_source(body) == "https://api.pagerduty.com"
     with pytest.raises(TransformError, match="event_type"):
         cloudevent_type({"messages": []})  # a v2 webhook
 

@@ -4,7 +4,9 @@ from dora_cloudevents.cdevents.validate import (
     SUPPORTED_TYPES,
     CDEventError,
     CDEventInfo,
+    is_uri_reference,
     validate_cdevent,
 )
 
-__all__ = ["SUPPORTED_TYPES", "CDEventError", "CDEventInfo", "validate_cdevent"]
+__all__ = ["SUPPORTED_TYPES", "CDEventError", "CDEventInfo", "is_uri_reference",
+           "validate_cdevent"]

@@ -120,14 +120,15 @@ def _is_uri(text: str) -> bool:
     return _URI_PATTERN.fullmatch(text) is not None and _has_valid_escapes_and_ip(text)
 
 
-def _is_uri_reference(text: str) -> bool:
+def is_uri_reference(text: str) -> bool:
+    """Whether ``text`` is an RFC 3986 URI reference (what a CloudEvent's source must be)."""
     return _URI_REFERENCE_PATTERN.fullmatch(text) is not None and _has_valid_escapes_and_ip(text)
 
 
 _FORMAT_CHECKS: Mapping[Format, Callable[[str], bool]] = {
     "date-time": _is_date_time,
     "uri": _is_uri,
-    "uri-reference": _is_uri_reference,
+    "uri-reference": is_uri_reference,
 }
 _FORMAT_NAMES: Mapping[Format, str] = {
     "date-time": "RFC 3339 date-time (e.g. 2024-05-01T12:00:00Z)",

@@ -21,11 +21,12 @@ import hmac
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import orjson
 from pydantic import SecretStr
 
+from dora_cloudevents.cdevents import is_uri_reference
 from dora_cloudevents.config import Settings
 from dora_cloudevents.events import CloudEvent, format_rfc3339, parse_rfc3339
 from dora_cloudevents.ingest.cloudevents import check_attributes, load_json, media_type
@@ -35,7 +36,7 @@ from dora_cloudevents.problems import Problem
 from dora_cloudevents.store.events import cloudevent_row
 from dora_cloudevents.store.schema import cloudevents_raw
 from dora_cloudevents.transformers import alertmanager, gitlab, pagerduty
-from dora_cloudevents.transformers.base import TransformError, dig
+from dora_cloudevents.transformers.base import TransformError, dig, url_parts
 from dora_cloudevents.transformers.github import TYPE_PREFIX as GITHUB_TYPE_PREFIX
 
 Headers = Mapping[str, str]
@@ -70,6 +71,16 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
         return None
     return str(value)
+
+
+def _source(*candidates: Any, default: str) -> str:
+    """The first candidate that is a URI reference, which a CloudEvent's source must be (a
+    payload's web URL may be anything), else ``default``."""
+    for candidate in candidates:
+        text = _text(candidate)
+        if text is not None and is_uri_reference(text):
+            return text
+    return default
 
 
 def _digest(data: bytes) -> str:
@@ -186,15 +197,16 @@ def github_subject(kind: str, payload: dict[str, Any]) -> str | None:
 
 def github_source(payload: dict[str, Any]) -> str:
     """The repository's web URL, as GitHubSource's ``https://github.com/<owner>/<repo>``."""
-    repository = _text(dig(payload, "repository", "html_url"))
+    repository = _source(dig(payload, "repository", "html_url"), default="")
     if repository:
         return repository
     # Organisation hooks: GitHubSource's owner-only form, on the sender's host (GitHub Enterprise).
-    sender = urlsplit(_text(dig(payload, "sender", "html_url")) or "")
-    web = f"{sender.scheme}://{sender.netloc}" if sender.scheme and sender.netloc else None
-    web = web or "https://github.com"
+    sender = url_parts(dig(payload, "sender", "html_url"))
+    web = "https://github.com"
+    if sender and sender.scheme and sender.netloc:
+        web = f"{sender.scheme}://{sender.netloc}"
     login = _text(dig(payload, "organization", "login"))
-    return f"{web}/{login}" if login else web
+    return _source(f"{web}/{login}" if login else web, default="https://github.com")
 
 
 def _github_payload(headers: Headers, body: bytes) -> dict[str, Any]:
@@ -248,9 +260,8 @@ def gitlab_type(header: str) -> str:
 
 
 def gitlab_source(headers: Headers, payload: dict[str, Any]) -> str:
-    return (_text(dig(payload, "project", "web_url"))
-            or _text(dig(payload, "repository", "homepage"))
-            or headers.get("x-gitlab-instance", "").strip() or "gitlab")
+    return _source(dig(payload, "project", "web_url"), dig(payload, "repository", "homepage"),
+                   headers.get("x-gitlab-instance", "").strip(), default="gitlab")
 
 
 def gitlab_id(headers: Headers, body: bytes) -> str:
@@ -342,7 +353,7 @@ def alertmanager_cloudevent(headers: Headers, body: bytes, now: datetime) -> Clo
     # Alertmanager re-sends a group's notification every repeat_interval; identical ones get
     # one id (a hash of the canonical JSON, so key order and spacing do not matter) and collapse.
     event_id = _digest(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS))
-    source = _text(payload.get("externalURL")) or "alertmanager"
+    source = _source(payload.get("externalURL"), default="alertmanager")
     return _cloudevent(event_id, source, alertmanager.CLOUDEVENT_TYPE, payload,
                        time=format_rfc3339(now))
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import orjson
 
@@ -77,6 +78,17 @@ def dig_text(value: Any, *path: str | int) -> str | None:
     """The non-empty string at ``path``, else None (also for a number, a list, an object)."""
     found = dig(value, *path)
     return found if isinstance(found, str) and found else None
+
+
+def url_parts(value: Any) -> SplitResult | None:
+    """``value`` split as a URL; None for a non-string, or for a string ``urlsplit`` refuses
+    (an unbalanced "[" raises ValueError: "Invalid IPv6 URL")."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return urlsplit(value)
+    except ValueError:
+        return None
 
 
 def required_text(value: Any, *path: str, owner: str = "the object") -> str:

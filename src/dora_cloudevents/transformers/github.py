@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from dora_cloudevents.cdevents.build import new_cdevent
 from dora_cloudevents.events import CDEvent, CloudEvent, format_rfc3339, parse_rfc3339
@@ -16,6 +15,7 @@ from dora_cloudevents.transformers.base import (
     dig,
     dig_text,
     json_data,
+    url_parts,
 )
 
 NAME = "github"
@@ -125,7 +125,8 @@ def _hook(event: CloudEvent, kind: str) -> _Hook:
     # GitHubSource and the native endpoint both set the source to the repository's web URL,
     # so a payload without `repository` still says which repository it is about.
     url = dig_text(data, "repository", "html_url") or event["source"]
-    repo_id = dig_text(data, "repository", "full_name") or urlsplit(str(url)).path.strip("/")
+    parts = url_parts(str(url))
+    repo_id = dig_text(data, "repository", "full_name") or (parts.path.strip("/") if parts else "")
     if not repo_id:
         raise TransformError(f"the GitHub {kind} payload has no repository.full_name")
     return _Hook(event, kind, data, str(url), str(repo_id))

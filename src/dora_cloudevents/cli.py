@@ -340,6 +340,18 @@ def _read_event(text: str, event_type: str | None, source: str) -> CloudEvent:
             "time": format_rfc3339(datetime.now(UTC)), "data": payload}
 
 
+def _events_url(url: str) -> str:
+    """``url``, or its /events endpoint when it names no path; a usage error if it is no
+    http(s) URL (``urlsplit`` raises on some, such as an unbalanced "[")."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="'--url'")
+    return url if parts.path.strip("/") else url.rstrip("/") + "/events"
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -350,7 +362,7 @@ def _read_event(text: str, event_type: str | None, source: str) -> CloudEvent:
               show_default=True, help="Events per request for arrays and JSON Lines.")
 def send(files: tuple[Path, ...], url: str, token: str | None, batch_size: int) -> None:
     """POST event files (a CloudEvent, a JSON array batch, or JSON Lines) to a server."""
-    target = url if urlsplit(url).path.strip("/") else url.rstrip("/") + "/events"
+    target = _events_url(url)
     headers = {"authorization": f"Bearer {token}"} if token else {}
     failed = False
     with httpx.Client(headers=headers, timeout=60) as http:

@@ -90,6 +90,10 @@ def test_send_to_no_server_or_an_unreadable_file_fails_clearly(tmp_path: Path) -
     junk.write_text("{not json")
     result = send(str(junk), "--url", "http://127.0.0.1:9")
     assert result.exit_code == 1 and "not JSON or JSON Lines" in result.output
+    for url in ("http://[x", "127.0.0.1:8080", "ftp://example.com"):
+        result = send(str(one), "--url", url)
+        assert result.exit_code == 2, result.output
+        assert f"Invalid value for '--url': {url!r} is not an http(s) URL" in result.output
 
 
 def test_import_json_lines_counts_duplicates(database_url: str, tmp_path: Path) -> None:

@@ -54,26 +54,21 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_POSTGRES = os.environ.get(
     "DORA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-# dora-ce serve with the group committer answering at once, nothing stored.
-HANDLING_APP = """
+# dora-ce serve with one part replaced by {patch}, for the `handling` and `floor` targets.
+PATCHED_APP = """
 import sys
 sys.path.insert(0, {bench!r})
-from ingest import answer_without_storing
-from dora_cloudevents.cli import main
-from dora_cloudevents.ingest.committer import GroupCommitter
-GroupCommitter.submit = answer_without_storing
-main(["serve", "--db", {url!r}, "--port", "{port}", "--components", "ingest,api"])
-"""
-# dora-ce serve whose POST /events is minimal_ingest: the real committer, nothing else.
-FLOOR_APP = """
-import sys
-sys.path.insert(0, {bench!r})
-from ingest import minimal_ingest
+import ingest
 from dora_cloudevents.app import IngestFirst
 from dora_cloudevents.cli import main
-IngestFirst.__call__ = minimal_ingest(IngestFirst.__call__)
+from dora_cloudevents.ingest.committer import GroupCommitter
+{patch}
 main(["serve", "--db", {url!r}, "--port", "{port}", "--components", "ingest,api"])
 """
+# The group committer answers at once, nothing stored.
+HANDLING_PATCH = "GroupCommitter.submit = ingest.answer_without_storing"
+# POST /events is minimal_ingest: the real committer, nothing else.
+FLOOR_PATCH = "IngestFirst.__call__ = ingest.minimal_ingest(IngestFirst.__call__)"
 BARE_APP = """
 async def app(scope, receive, send):
     if scope["type"] != "http":
@@ -237,22 +232,13 @@ def start_dora(database_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes
     return process, port
 
 
-def start_handling(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_patched(workdir: Path, name: str, patch: str,
+                  database_url: str) -> tuple[subprocess.Popen[bytes], int]:
+    """dora-ce serve on ``database_url`` with ``patch`` applied (PATCHED_APP)."""
     port = free_port()
-    script = workdir / "handling_app.py"
-    script.write_text(HANDLING_APP.format(bench=str(HERE), port=port,
-                                          url=f"sqlite:///{workdir / 'handling.db'}"))
-    process = subprocess.Popen([sys.executable, str(script)], cwd=workdir,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_ready(port, process, "/readyz")
-    return process, port
-
-
-def start_floor(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    script = workdir / "floor_app.py"
-    script.write_text(FLOOR_APP.format(bench=str(HERE), port=port,
-                                       url=f"sqlite:///{workdir / 'floor.db'}"))
+    script = workdir / f"{name}_app.py"
+    script.write_text(PATCHED_APP.format(bench=str(HERE), port=port, url=database_url,
+                                         patch=patch))
     process = subprocess.Popen([sys.executable, str(script)], cwd=workdir,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(port, process, "/readyz")
@@ -405,10 +391,13 @@ def main() -> None:
                 targets.append(Target(TARGETS["sqlite"], *start_dora(sqlite_url, workdir),
                                       sqlite_url))
             if "handling" in chosen:
-                targets.append(Target(TARGETS["handling"], *start_handling(workdir), None))
+                handling = start_patched(workdir, "handling", HANDLING_PATCH,
+                                         f"sqlite:///{workdir / 'handling.db'}")
+                targets.append(Target(TARGETS["handling"], *handling, None))
             if "floor" in chosen:
                 floor_url = f"sqlite:///{workdir / 'floor.db'}"
-                targets.append(Target(TARGETS["floor"], *start_floor(workdir), floor_url))
+                floor = start_patched(workdir, "floor", FLOOR_PATCH, floor_url)
+                targets.append(Target(TARGETS["floor"], *floor, floor_url))
             if "postgresql" in chosen:
                 pg_url, schema = postgres_schema(args.postgres)
                 targets.append(Target(TARGETS["postgresql"], *start_dora(pg_url, workdir),

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 import httpx
@@ -31,7 +30,7 @@ from dora_cloudevents.store.db import is_unavailable, make_engine, write_transac
 from dora_cloudevents.store.events import count_by_status, reset_for_rerouting
 from dora_cloudevents.store.migrate import SchemaNotReady, upgrade, wait_until_migrated
 from dora_cloudevents.store.schema import cloudevents_raw
-from dora_cloudevents.transformers.base import TransformError
+from dora_cloudevents.transformers.base import TransformError, url_parts
 
 log = logging.getLogger(__name__)
 
@@ -342,11 +341,8 @@ def _read_event(text: str, event_type: str | None, source: str) -> CloudEvent:
 
 def _events_url(url: str) -> str:
     """``url``, or its /events endpoint when it names no path; a usage error if it is no
-    http(s) URL (``urlsplit`` raises on some, such as an unbalanced "[")."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
+    http(s) URL."""
+    parts = url_parts(url)
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="'--url'")
     return url if parts.path.strip("/") else url.rstrip("/") + "/events"

@@ -36,7 +36,7 @@ from dora_cloudevents.problems import Problem
 from dora_cloudevents.store.events import cloudevent_row
 from dora_cloudevents.store.schema import cloudevents_raw
 from dora_cloudevents.transformers import alertmanager, gitlab, pagerduty
-from dora_cloudevents.transformers.base import TransformError, dig, url_parts
+from dora_cloudevents.transformers.base import TransformError, dig, url_origin
 from dora_cloudevents.transformers.github import TYPE_PREFIX as GITHUB_TYPE_PREFIX
 
 Headers = Mapping[str, str]
@@ -201,10 +201,7 @@ def github_source(payload: dict[str, Any]) -> str:
     if repository:
         return repository
     # Organisation hooks: GitHubSource's owner-only form, on the sender's host (GitHub Enterprise).
-    sender = url_parts(dig(payload, "sender", "html_url"))
-    web = "https://github.com"
-    if sender and sender.scheme and sender.netloc:
-        web = f"{sender.scheme}://{sender.netloc}"
+    web = url_origin(dig(payload, "sender", "html_url")) or "https://github.com"
     login = _text(dig(payload, "organization", "login"))
     return _source(f"{web}/{login}" if login else web, default="https://github.com")
 

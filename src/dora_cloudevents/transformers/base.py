@@ -12,6 +12,7 @@ from urllib.parse import SplitResult, urlsplit
 
 import orjson
 
+from dora_cloudevents.cdevents import is_uri_reference
 from dora_cloudevents.events import CDEvent, CloudEvent, format_rfc3339, parse_rfc3339
 
 TransformFunction = Callable[[CloudEvent], list[CDEvent]]
@@ -89,6 +90,16 @@ def url_parts(value: Any) -> SplitResult | None:
         return urlsplit(value)
     except ValueError:
         return None
+
+
+def url_origin(value: Any) -> str | None:
+    """``scheme://host[:port]`` of the URL ``value``, if it has both and that is a URI
+    reference (a host may hold characters no URI allows)."""
+    parts = url_parts(value)
+    if parts is None or not parts.scheme or not parts.netloc:
+        return None
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return origin if is_uri_reference(origin) else None
 
 
 def required_text(value: Any, *path: str, owner: str = "the object") -> str:

@@ -88,7 +88,7 @@ class _Hook:
                 return _utc(value, _dotted(path))
         if self.event.get("time"):
             return _utc(self.event["time"], "time")
-        missing = " or ".join(_dotted(path) for path in paths) or "timestamp"
+        missing = " or ".join(_dotted(path) for path in paths)
         raise TransformError(f"the GitHub {self.kind} payload has no {missing} "
                              "and the event has no time")
 

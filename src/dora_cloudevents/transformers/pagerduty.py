@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from dora_cloudevents.cdevents import is_uri_reference
 from dora_cloudevents.cdevents.build import new_cdevent
 from dora_cloudevents.events import CDEvent, CloudEvent
 from dora_cloudevents.transformers.base import (
@@ -13,7 +12,7 @@ from dora_cloudevents.transformers.base import (
     dig,
     dig_text,
     json_data,
-    url_parts,
+    url_origin,
     utc_as_sent,
 )
 
@@ -42,12 +41,9 @@ def cloudevent_type(body: dict[str, Any]) -> str:
 def cloudevent_source(body: dict[str, Any]) -> str:
     """``https://<subdomain>.pagerduty.com`` from the body's web URLs, else the API's origin."""
     for path in (("html_url",), ("incident", "html_url"), ("self",)):
-        url = dig(body, "event", "data", *path)
-        parts = url_parts(url)
-        if parts and parts.scheme and parts.netloc:
-            origin = f"{parts.scheme}://{parts.netloc}"
-            if is_uri_reference(origin):
-                return origin
+        origin = url_origin(dig(body, "event", "data", *path))
+        if origin:
+            return origin
     return "https://api.pagerduty.com"
 
 

@@ -109,7 +109,7 @@ def _raw_headers(pairs: list[tuple[str, str]]) -> Headers:
 def _parse(headers: Headers, body: bytes, counter: Counter) -> None:
     counter.tried += 1
     try:
-        events = parse_http(headers, body, Limits(max_batch_events=50))
+        events = parse_http(headers, body, Limits(max_batch_events=50)).events
     except Problem as problem:
         assert 400 <= problem.status < 500, problem.detail
         return

@@ -30,7 +30,7 @@ def _batch(cdevents: list[dict[str, object]]) -> Response:
 
 
 async def _one_event(request: Request) -> CloudEvent:
-    events = parse_http(request.headers, await read_body(request, MAX_BODY))
+    events = parse_http(request.headers, await read_body(request, MAX_BODY)).events
     if len(events) != 1:
         raise Problem(400, f"send exactly one CloudEvent, not {len(events)}")
     return events[0]

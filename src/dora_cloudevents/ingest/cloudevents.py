@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 from urllib.parse import unquote
 
 import orjson
@@ -98,7 +98,9 @@ def _too_deep(what: str, limit: int) -> NoReturn:
 
 
 def _check_nul(body: bytes, document: Any, what: str) -> None:
-    if b"\\u0000" in body and _holds_nul(document):
+    # JSON spells U+0000 only as the escape \u0000. Most bodies hold no backslash at all,
+    # which one memchr() tells at a quarter of the cost of searching for the escape.
+    if body.find(b"\\") >= 0 and b"\\u0000" in body and _holds_nul(document):
         raise _bad(f"{what} has a string with the character U+0000 (\\u0000), which cannot be "
                    "stored; remove it or encode the data (data_base64)")
 
@@ -257,29 +259,43 @@ def _from_binary(headers: Mapping[str, str], body: bytes, limits: Limits) -> Clo
     return event
 
 
+class HttpEvents(NamedTuple):
+    """The CloudEvents one HTTP request carries. In structured mode the body is the event
+    in JSON: ``text`` is that body, which stores the event as sent (serializing the parsed
+    event again cost a tenth of the SQLite write of a single event)."""
+
+    events: list[CloudEvent]
+    text: str | None = None
+
+
 def parse_http(
     headers: Mapping[str, str], body: bytes, limits: Limits | None = None
-) -> list[CloudEvent]:
+) -> HttpEvents:
     """The CloudEvents carried by one HTTP request, in any of the three modes."""
     limits = limits or _DEFAULT_LIMITS
     media = media_type(headers.get("content-type"))
     if media == BATCH:
-        return _parse_batch(body, limits)
+        return HttpEvents(_parse_batch(body, limits))
     if media == STRUCTURED:
-        return [check_attributes(load_json(body, "the structured CloudEvent",
-                                           limits.max_json_depth), limits=limits)]
+        return _structured(body, check_attributes(
+            load_json(body, "the structured CloudEvent", limits.max_json_depth), limits=limits))
     if "ce-specversion" in headers:
-        return [check_attributes(_from_binary(headers, body, limits), limits=limits)]
+        return HttpEvents([check_attributes(_from_binary(headers, body, limits), limits=limits)])
     if media == "application/json":
         # Not the binding to the letter, but what curl users send: a structured event
         # labelled application/json. Accept it only if it is recognisably a CloudEvent.
         payload = load_json(body, "the body", limits.max_json_depth)
         if isinstance(payload, dict) and "specversion" in payload:
-            return [check_attributes(payload, limits=limits)]
+            return _structured(body, check_attributes(payload, limits=limits))
         raise _bad("no CloudEvent found: send ce-* headers (binary mode) or a JSON object with "
                    "'specversion' (structured mode)")
     raise Problem(415, f"unsupported content type {media or '(none)'!r}: send binary mode "
                   f"(ce-* headers), {STRUCTURED} or {BATCH}")
+
+
+def _structured(body: bytes, event: CloudEvent) -> HttpEvents:
+    # The body parsed as JSON, so it is UTF-8.
+    return HttpEvents([event], body.decode())
 
 
 def _parse_batch(body: bytes, limits: Limits) -> list[CloudEvent]:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import Table
 from starlette.requests import Request
 from starlette.types import Receive, Scope
 
@@ -32,8 +31,7 @@ from dora_cloudevents.ingest.cloudevents import (
 )
 from dora_cloudevents.ingest.committer import GroupCommitter
 from dora_cloudevents.ingest.guards import ReadDeadlines
-from dora_cloudevents.problems import Problem, storage_unavailable
-from dora_cloudevents.store.db import is_unavailable
+from dora_cloudevents.problems import Problem
 from dora_cloudevents.store.events import EventRow, InsertOutcome, cdevent_row, cloudevent_row
 from dora_cloudevents.store.schema import cdevents_raw, cloudevents_raw
 
@@ -83,32 +81,29 @@ class IngestRequest:
         takes longer than the read deadline."""
         check_declared_length(self.headers.get("content-length"), limit)
         task = self.deadlines.begin()
+        chunks: list[bytes] = []
+        size = 0
         try:
-            return await self._receive_body(limit)
+            while True:
+                message = await self.receive()
+                if message["type"] != "http.request":
+                    raise ClientDisconnected()
+                chunk: bytes = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise Problem(413, f"the body exceeds the limit of {limit} bytes")
+                if not message.get("more_body", False):
+                    if not chunks:
+                        return chunk
+                    chunks.append(chunk)
+                    return b"".join(chunks)
+                chunks.append(chunk)
         except asyncio.CancelledError:
             if self.deadlines.timed_out(task):
                 raise self.deadlines.problem() from None
             raise
         finally:
             self.deadlines.end(task)
-
-    async def _receive_body(self, limit: int) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await self.receive()
-            if message["type"] != "http.request":
-                raise ClientDisconnected()
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise Problem(413, f"the body exceeds the limit of {limit} bytes")
-            if not message.get("more_body", False):
-                if not chunks:
-                    return chunk
-                chunks.append(chunk)
-                return b"".join(chunks)
-            chunks.append(chunk)
 
 
 class IterationClock:
@@ -153,16 +148,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def store_rows(committer: GroupCommitter, table: Table, rows: list[EventRow]) -> Reply:
-    """Commit ``rows`` through the group committer: 202 with the counts, 503 if storage is down."""
-    try:
-        outcome: InsertOutcome = await committer.submit(table, rows)
-    except Exception as error:
-        if is_unavailable(error):
-            raise storage_unavailable() from error
-        raise
+def accepted(outcome: InsertOutcome) -> Reply:
+    """The answer to a request whose events are committed: 202 with the counts. (A store
+    that is down raises instead: IngestFirst answers 503 for it, as for any request.)"""
     # What orjson.dumps() makes of {"accepted": a, "duplicates": d}, without the dict.
-    return 202, b'{"accepted":%d,"duplicates":%d}' % (outcome.accepted, outcome.duplicates)
+    return 202, b'{"accepted":%d,"duplicates":%d}' % outcome
 
 
 def _cdevent_rows(events: list[CloudEvent], now: datetime) -> list[EventRow]:
@@ -201,30 +191,29 @@ class IngestEndpoints:
         """POST handlers by path."""
         return {"/": self.cloudevents, "/events": self.cloudevents, "/cdevents": self.cdevents}
 
-    async def _events(self, request: IngestRequest) -> list[CloudEvent]:
+    async def cloudevents(self, request: IngestRequest) -> Reply:
+        # Flat on purpose: each coroutine a request passes through costs it twice, on the
+        # way to its commit and back after it (docs/benchmarks.md, "Fewer levels").
         request.require_token(self.settings.ingest_tokens, "ingest")
         body = await request.body(self.settings.max_body_bytes)
-        return parse_http(request.headers, body, self.limits)
-
-    async def cloudevents(self, request: IngestRequest) -> Reply:
-        events = await self._events(request)
+        events, text = parse_http(request.headers, body, self.limits)
         now = self.clock.now()
-        rows = [cloudevent_row(event, now) for event in events]
-        return await store_rows(self.committer, cloudevents_raw, rows)
+        rows = [cloudevent_row(event, now, text) for event in events]
+        return accepted(await self.committer.submit(cloudevents_raw, rows))
 
     async def cdevents(self, request: IngestRequest) -> Reply:
+        request.require_token(self.settings.ingest_tokens, "ingest")
+        body = await request.body(self.settings.max_body_bytes)
         headers = request.headers
         if media_type(headers.get("content-type")) == "application/json" and (
             "ce-specversion" not in headers
         ):
-            request.require_token(self.settings.ingest_tokens, "ingest")
-            body = await request.body(self.settings.max_body_bytes)
             payload = load_json(body, "the body", self.limits.max_json_depth)
             if isinstance(payload, dict) and "specversion" in payload:
                 events = [check_attributes(payload, limits=self.limits)]
             else:
                 events = [_as_bare_cdevent(payload)]
         else:
-            events = await self._events(request)
+            events = parse_http(headers, body, self.limits).events
         rows = _cdevent_rows(events, self.clock.now())
-        return await store_rows(self.committer, cdevents_raw, rows)
+        return accepted(await self.committer.submit(cdevents_raw, rows))

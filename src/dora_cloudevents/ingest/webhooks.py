@@ -31,7 +31,7 @@ from dora_cloudevents.config import Settings
 from dora_cloudevents.events import CloudEvent, format_rfc3339, parse_rfc3339
 from dora_cloudevents.ingest.cloudevents import check_attributes, load_json, media_type
 from dora_cloudevents.ingest.committer import GroupCommitter
-from dora_cloudevents.ingest.routes import Endpoint, IngestRequest, Reply, store_rows
+from dora_cloudevents.ingest.routes import Endpoint, IngestRequest, Reply, accepted
 from dora_cloudevents.problems import Problem
 from dora_cloudevents.store.events import cloudevent_row
 from dora_cloudevents.store.schema import cloudevents_raw
@@ -384,7 +384,7 @@ class WebhookEndpoints:
                      wrap: Callable[[Headers, bytes, datetime], CloudEvent]) -> Reply:
         now = datetime.now(UTC)
         event = wrap(request.headers, body, now)
-        return await store_rows(self.committer, cloudevents_raw, [cloudevent_row(event, now)])
+        return accepted(await self.committer.submit(cloudevents_raw, [cloudevent_row(event, now)]))
 
     async def github(self, request: IngestRequest) -> Reply:
         body = await self._authentic_body(

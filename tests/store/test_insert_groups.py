@@ -70,3 +70,11 @@ def test_an_events_json_text_is_stored_as_sent(engine: Engine) -> None:
             select(cloudevents_raw.c.event_id, cloudevents_raw.c.event)).all())
     assert "12345678901234567890123" in raw["t"]
     assert stored == {"t": parsed, "u": event("u")}
+
+
+def test_of_two_rows_with_one_key_in_a_statement_the_first_is_stored(engine: Engine) -> None:
+    first, second = event("a"), {**event("a"), "data": {"n": 2}}
+    outcomes = store(engine, [cloudevent_row(first, NOW)], [cloudevent_row(second, NOW)])
+    assert outcomes == [(1, 0), (0, 1)]
+    with engine.connect() as connection:
+        assert connection.scalars(select(cloudevents_raw.c.event)).all() == [first]

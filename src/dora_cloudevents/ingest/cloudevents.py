@@ -261,8 +261,8 @@ def _from_binary(headers: Mapping[str, str], body: bytes, limits: Limits) -> Clo
 
 class HttpEvents(NamedTuple):
     """The CloudEvents one HTTP request carries. In structured mode the body is the event
-    in JSON: ``text`` is that body, which stores the event as sent (serializing the parsed
-    event again cost a tenth of the SQLite write of a single event)."""
+    in JSON: ``text`` is that body, stored as sent. (Serializing the parsed event again
+    cost ~0.3 µs per event and lost digits a float cannot hold.)"""
 
     events: list[CloudEvent]
     text: str | None = None

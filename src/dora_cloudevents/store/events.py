@@ -173,13 +173,13 @@ def insert_groups_dbapi(
     rows = [row for group in groups for row in group]
     if not rows:
         return [InsertOutcome(0, 0) for _ in groups]
+    # Both databases insert a statement's rows in order, so of two with one key the first
+    # is stored and the second ignored: no need to look for repeats first (a set lookup per
+    # row, for groups that almost never have any).
     inserted: set[Key] | None
     if dialect == "postgresql":
-        inserted = _insert_postgresql(driver, table, _first_appearances(rows))
+        inserted = _insert_postgresql(driver, table, rows)
     else:
-        # SQLite inserts a statement's rows in order, so of two with one key the first is
-        # stored and the second ignored: no need to find repeats before (the usual group
-        # has none, and looking cost a tenth of the insert).
         inserted = _insert_sqlite(driver, table, rows)
     if inserted is None:
         return [InsertOutcome(len(group), 0) for group in groups]
@@ -193,15 +193,6 @@ def insert_groups_dbapi(
                 accepted += 1
         outcomes.append(InsertOutcome(accepted, len(group) - accepted))
     return outcomes
-
-
-def _first_appearances(rows: list[EventRow]) -> list[EventRow]:
-    """``rows`` without those repeating an earlier row's key (PostgreSQL refuses to insert
-    two rows with one key in a statement)."""
-    firsts: dict[Key, EventRow] = {}
-    for row in rows:
-        firsts.setdefault((row["source"], row["event_id"]), row)
-    return list(firsts.values())
 
 
 def _newest_first(query: Select[Any], table: Table, limit: int, before: int | None) -> Select[Any]:

@@ -36,7 +36,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -104,12 +103,16 @@ def minimal_ingest(original: ASGICall) -> ASGICall:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/events":
             await original(self, scope, receive, send)
             return
-        committer: GroupCommitter = self.handlers["/events"].__self__.committer  # type: ignore[attr-defined]
-        message = await receive()
-        parsed = orjson.loads(message["body"])
-        now = datetime.now(UTC)
-        rows = [cloudevent_row(check_attributes(event), now)
-                for event in (parsed if isinstance(parsed, list) else [parsed])]
+        endpoints = self.handlers["/events"].__self__  # type: ignore[attr-defined]
+        committer: GroupCommitter = endpoints.committer
+        body = (await receive())["body"]
+        parsed = orjson.loads(body)
+        # As the real handler: one received_at per loop iteration, a single event stored as sent.
+        now = endpoints.clock.now()
+        if isinstance(parsed, list):
+            rows = [cloudevent_row(check_attributes(event), now) for event in parsed]
+        else:
+            rows = [cloudevent_row(check_attributes(parsed), now, body.decode())]
         outcome = await committer.submit(cloudevents_raw, rows)
         body = b'{"accepted":%d,"duplicates":%d}' % (outcome.accepted, outcome.duplicates)
         await send({"type": "http.response.start", "status": 202,

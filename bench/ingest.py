@@ -46,6 +46,7 @@ from starlette.types import Receive, Scope, Send
 from dora_cloudevents.app import IngestFirst
 from dora_cloudevents.ingest.cloudevents import check_attributes
 from dora_cloudevents.ingest.committer import GroupCommitter
+from dora_cloudevents.ingest.routes import accepted
 from dora_cloudevents.store.events import EventRow, InsertOutcome, cloudevent_row
 from dora_cloudevents.store.schema import cloudevents_raw
 
@@ -113,12 +114,11 @@ def minimal_ingest(original: ASGICall) -> ASGICall:
             rows = [cloudevent_row(check_attributes(event), now) for event in parsed]
         else:
             rows = [cloudevent_row(check_attributes(parsed), now, body.decode())]
-        outcome = await committer.submit(cloudevents_raw, rows)
-        body = b'{"accepted":%d,"duplicates":%d}' % (outcome.accepted, outcome.duplicates)
-        await send({"type": "http.response.start", "status": 202,
+        status, answer = accepted(await committer.submit(cloudevents_raw, rows))
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", b"%d" % len(body))]})
-        await send({"type": "http.response.body", "body": body})
+                                (b"content-length", b"%d" % len(answer))]})
+        await send({"type": "http.response.body", "body": answer})
 
     return call
 

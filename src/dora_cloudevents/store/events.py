@@ -71,7 +71,7 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return sqlite_timestamp(value)
     if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
+        return _json_text(value)
     return value
 
 

@@ -91,8 +91,9 @@ class LiveServer:
     """A uvicorn server on a free loopback port, in a background thread."""
 
     def __init__(self, app: object) -> None:
+        # proxy_headers=False, as `dora-ce serve` runs it: the app applies them itself.
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                access_log=False, lifespan="on")
+                                access_log=False, lifespan="on", proxy_headers=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

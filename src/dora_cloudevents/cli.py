@@ -130,8 +130,9 @@ def serve(database_url: str | None, config_file: str | None, host: str | None,
     log.info("dora-ce serving %s on http://%s:%d (%s)", ", ".join(chosen), settings.host,
              settings.port, engine.dialect.name)
     # log_config=None: uvicorn's own lines go through the format configured above.
+    # proxy_headers=False: the app applies them itself, to the API only (api_middleware).
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False, log_config=None,
+                access_log=False, log_config=None, proxy_headers=False,
                 # Bounds the header block if uvicorn falls back to h11 (no httptools).
                 h11_max_incomplete_event_size=settings.max_header_bytes)
 

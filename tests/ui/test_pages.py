@@ -157,6 +157,25 @@ def test_read_tokens_guard_the_pages_and_a_sign_in_cookie_opens_them(guarded: ht
     assert signed_out.status_code == 303 and guarded.get("/").status_code == 303
 
 
+@pytest.mark.parametrize(("trusted", "forwarded", "secure"), [
+    (None, "https", True),  # uvicorn's default: the proxy on loopback is believed
+    (None, None, False),
+    ("10.0.0.9", "https", False),  # a header from a client that is not a trusted proxy
+])
+def test_the_sign_in_cookie_is_secure_behind_a_trusted_https_proxy(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch, trusted: str | None,
+        forwarded: str | None, secure: bool) -> None:
+    if trusted is None:
+        monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    else:
+        monkeypatch.setenv("FORWARDED_ALLOW_IPS", trusted)
+    headers = {"x-forwarded-proto": forwarded} if forwarded else {}
+    for client in _client(engine, Settings(read_tokens=[SecretStr("s3cret")])):
+        response = client.post("/signin", data={"token": "s3cret"}, headers=headers)
+        assert response.status_code == 303
+        assert ("; secure" in response.headers["set-cookie"].lower()) is secure
+
+
 def test_sign_in_only_sends_people_back_to_this_site(guarded: httpx.Client) -> None:
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
         response = guarded.post("/signin", data={"token": "s3cret", "next": target})

@@ -104,8 +104,9 @@ def minimal_ingest(original: ASGICall) -> ASGICall:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/events":
             await original(self, scope, receive, send)
             return
-        endpoints = self.handlers["/events"].__self__  # type: ignore[attr-defined]
-        committer: GroupCommitter = endpoints.committer
+        endpoints = self.endpoints["/events"].convert.__self__  # type: ignore[attr-defined]
+        committer = self.committer
+        assert committer is not None
         body = (await receive())["body"]
         parsed = orjson.loads(body)
         # As the real handler: one received_at per loop iteration, a single event stored as sent.

@@ -19,7 +19,7 @@ FORMATS = ("text", "json")
 REQUEST_ID_HEADER = b"x-request-id"
 # What a proxy or client may hand us as its id: short, printable, no spaces or quotes (it
 # goes into logs and a response header). Anything else is replaced by an id of our own.
-_SANE_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}\Z")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}\Z")
 _REDACTED = "[redacted]"
 
 # Our ids: a random prefix per process and a counter, 16 hex digits; unique across replicas
@@ -36,16 +36,20 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
-def _incoming_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == REQUEST_ID_HEADER:
-            return value.decode("ascii") if _SANE_ID.match(value) else None
-    return None
-
-
 def request_id_for(scope: Scope) -> str:
     """The id of an HTTP request: the caller's ``X-Request-ID`` when it is sane, else ours."""
-    return _incoming_id(scope) or f"{_PROCESS_PREFIX}{next(_sequence) & 0xFFFFFFFF:08x}"
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER:
+            return request_id_from(value.decode("latin-1"))
+    return request_id_from(None)
+
+
+def request_id_from(incoming: str | None) -> str:
+    """``incoming``, the value of the request's ``X-Request-ID``, when it is sane; else an id
+    of ours."""
+    if incoming is not None and _SANE_ID.match(incoming):
+        return incoming
+    return f"{_PROCESS_PREFIX}{next(_sequence) & 0xFFFFFFFF:08x}"
 
 
 def request_id_header(request_id: str) -> tuple[bytes, bytes]:

@@ -1,19 +1,23 @@
 """The ingest endpoints: POST / and /events (CloudEvents), POST /cdevents (CDEvents only).
 
-They run on the raw ASGI interface (``IngestFirst`` in app.py dispatches to them): headers
-straight from the scope, the body straight from ``receive``, the answer as two ASGI
-messages. Starlette's Request, Headers and Response objects and the async generator behind
+They run on the raw ASGI interface: the front door (``IngestFirst`` in app.py) checks the
+headers, calls an endpoint's ``admit``, reads the body (``receive_body``), has ``convert`` turn
+it into rows, and answers 202 once the group committer has committed them. Endpoints are
+plain functions, not coroutines: a request waiting for its commit is suspended and resumed
+through every coroutine between uvicorn and the commit, so the front door's is the only one.
+Starlette's Request, Headers and Response objects and the async generator behind
 ``request.stream()`` cost more per request than everything else the handler does.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import SecretStr
+from sqlalchemy import Table
 from starlette.requests import Request
 from starlette.types import Receive, Scope
 
@@ -29,7 +33,6 @@ from dora_cloudevents.ingest.cloudevents import (
     media_type,
     parse_http,
 )
-from dora_cloudevents.ingest.committer import GroupCommitter
 from dora_cloudevents.ingest.guards import ReadDeadlines
 from dora_cloudevents.problems import Problem
 from dora_cloudevents.store.events import EventRow, InsertOutcome, cdevent_row, cloudevent_row
@@ -50,14 +53,12 @@ def check_declared_length(declared: str | None, limit: int) -> None:
 
 
 class IngestRequest:
-    """What an ingest handler needs of an HTTP request, read straight off the ASGI scope."""
+    """What an ingest endpoint needs of an HTTP request, read straight off the ASGI scope."""
 
-    __slots__ = ("deadlines", "headers", "receive", "scope")
+    __slots__ = ("headers", "scope")
 
-    def __init__(self, scope: Scope, receive: Receive, deadlines: ReadDeadlines) -> None:
+    def __init__(self, scope: Scope) -> None:
         self.scope = scope
-        self.receive = receive
-        self.deadlines = deadlines
         # Names arrive lower-cased (the ASGI spec; Starlette relies on it too). Built from
         # the end, so the first of repeated headers wins, as with Starlette's Headers.get().
         raw = scope["headers"]
@@ -71,39 +72,36 @@ class IngestRequest:
         path: str = self.scope["path"]
         return path
 
-    def require_token(self, tokens: Sequence[SecretStr], realm: str) -> None:
-        """401/403 unless a configured bearer token is presented (no-op without tokens)."""
-        if tokens:
-            require_bearer(Request(self.scope), tokens, realm)
 
-    async def body(self, limit: int) -> bytes:
-        """The request body: 413 as soon as it is known to exceed ``limit``, 408 when it
-        takes longer than the read deadline."""
-        check_declared_length(self.headers.get("content-length"), limit)
-        task = self.deadlines.begin()
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            while True:
-                message = await self.receive()
-                if message["type"] != "http.request":
-                    raise ClientDisconnected()
-                chunk: bytes = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise Problem(413, f"the body exceeds the limit of {limit} bytes")
-                if not message.get("more_body", False):
-                    if not chunks:
-                        return chunk
-                    chunks.append(chunk)
-                    return b"".join(chunks)
+async def receive_body(receive: Receive, request: IngestRequest, limit: int,
+                       deadlines: ReadDeadlines) -> bytes:
+    """The request body: 413 as soon as it is known to exceed ``limit``, 408 when it takes
+    longer than the read deadline."""
+    check_declared_length(request.headers.get("content-length"), limit)
+    task = deadlines.begin()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise ClientDisconnected()
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise Problem(413, f"the body exceeds the limit of {limit} bytes")
+            if not message.get("more_body", False):
+                if not chunks:
+                    return chunk
                 chunks.append(chunk)
-        except asyncio.CancelledError:
-            if self.deadlines.timed_out(task):
-                raise self.deadlines.problem() from None
-            raise
-        finally:
-            self.deadlines.end(task)
+                return b"".join(chunks)
+            chunks.append(chunk)
+    except asyncio.CancelledError:
+        if deadlines.timed_out(task):
+            raise deadlines.problem() from None
+        raise
+    finally:
+        deadlines.end(task)
 
 
 class IterationClock:
@@ -130,10 +128,31 @@ class IterationClock:
         self._now = None
 
 
+Rows = tuple[Table, list[EventRow]]
+"""What a request stores: rows for one table, committed all or nothing."""
+
+
+class IngestEndpoint(NamedTuple):
+    """One ingest path: ``admit`` runs before the body is read (so a request without its
+    credential costs no read), ``convert`` turns the body into rows or raises a Problem."""
+
+    admit: Callable[[IngestRequest], None]
+    convert: Callable[[IngestRequest, bytes], Rows]
+
+
+def bearer_tokens(tokens: Sequence[SecretStr]) -> Callable[[IngestRequest], None]:
+    """An ``admit`` that asks for one of ``tokens`` (401/403), or admits all when there are
+    none."""
+
+    def admit(request: IngestRequest) -> None:
+        if tokens:
+            require_bearer(Request(request.scope), tokens, "ingest")
+
+    return admit
+
+
 Reply = tuple[int, bytes]
 """An answer: the status and its JSON body."""
-
-Endpoint = Callable[[IngestRequest], Awaitable[Reply]]
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -181,29 +200,24 @@ def _as_bare_cdevent(payload: Any) -> CloudEvent:
 
 
 class IngestEndpoints:
-    def __init__(self, settings: Settings, committer: GroupCommitter) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.committer = committer
         self.limits = Limits.of(settings)
         self.clock = IterationClock()
 
-    def handlers(self) -> dict[str, Endpoint]:
-        """POST handlers by path."""
-        return {"/": self.cloudevents, "/events": self.cloudevents, "/cdevents": self.cdevents}
+    def endpoints(self) -> dict[str, IngestEndpoint]:
+        """The endpoints by path."""
+        admit = bearer_tokens(self.settings.ingest_tokens)
+        cloudevents = IngestEndpoint(admit, self.cloudevents)
+        return {"/": cloudevents, "/events": cloudevents,
+                "/cdevents": IngestEndpoint(admit, self.cdevents)}
 
-    async def cloudevents(self, request: IngestRequest) -> Reply:
-        # Flat on purpose: each coroutine a request passes through costs it twice, on the
-        # way to its commit and back after it (docs/benchmarks.md, "Fewer levels").
-        request.require_token(self.settings.ingest_tokens, "ingest")
-        body = await request.body(self.settings.max_body_bytes)
+    def cloudevents(self, request: IngestRequest, body: bytes) -> Rows:
         events, text = parse_http(request.headers, body, self.limits)
         now = self.clock.now()
-        rows = [cloudevent_row(event, now, text) for event in events]
-        return accepted(await self.committer.submit(cloudevents_raw, rows))
+        return cloudevents_raw, [cloudevent_row(event, now, text) for event in events]
 
-    async def cdevents(self, request: IngestRequest) -> Reply:
-        request.require_token(self.settings.ingest_tokens, "ingest")
-        body = await request.body(self.settings.max_body_bytes)
+    def cdevents(self, request: IngestRequest, body: bytes) -> Rows:
         headers = request.headers
         if media_type(headers.get("content-type")) == "application/json" and (
             "ce-specversion" not in headers
@@ -215,5 +229,4 @@ class IngestEndpoints:
                 events = [_as_bare_cdevent(payload)]
         else:
             events = parse_http(headers, body, self.limits).events
-        rows = _cdevent_rows(events, self.clock.now())
-        return accepted(await self.committer.submit(cdevents_raw, rows))
+        return cdevents_raw, _cdevent_rows(events, self.clock.now())

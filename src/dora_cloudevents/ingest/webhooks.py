@@ -30,8 +30,7 @@ from dora_cloudevents.cdevents import is_uri_reference
 from dora_cloudevents.config import Settings
 from dora_cloudevents.events import CloudEvent, format_rfc3339, parse_rfc3339
 from dora_cloudevents.ingest.cloudevents import check_attributes, load_json, media_type
-from dora_cloudevents.ingest.committer import GroupCommitter
-from dora_cloudevents.ingest.routes import Endpoint, IngestRequest, Reply, accepted
+from dora_cloudevents.ingest.routes import IngestEndpoint, IngestRequest, Rows, bearer_tokens
 from dora_cloudevents.problems import Problem
 from dora_cloudevents.store.events import cloudevent_row
 from dora_cloudevents.store.schema import cloudevents_raw
@@ -358,50 +357,36 @@ def alertmanager_cloudevent(headers: Headers, body: bytes, now: datetime) -> Clo
 # --- endpoints ----------------------------------------------------------------------------------
 
 
+Wrap = Callable[[Headers, bytes, datetime], CloudEvent]
+
+
 class WebhookEndpoints:
-    def __init__(self, settings: Settings, committer: GroupCommitter) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.committer = committer
 
-    def handlers(self) -> dict[str, Endpoint]:
-        """POST handlers by path."""
-        return {"/webhooks/github": self.github, "/webhooks/gitlab": self.gitlab,
-                "/webhooks/pagerduty": self.pagerduty,
-                "/webhooks/alertmanager": self.alertmanager}
+    def endpoints(self) -> dict[str, IngestEndpoint]:
+        """The endpoints by path."""
+        settings = self.settings
+        return {
+            "/webhooks/github": self._endpoint(
+                github_cloudevent, settings.github_webhook_secret, verify_github),
+            "/webhooks/gitlab": self._endpoint(
+                gitlab_cloudevent, settings.gitlab_webhook_token, verify_gitlab),
+            "/webhooks/pagerduty": self._endpoint(
+                pagerduty_cloudevent, settings.pagerduty_webhook_secret, verify_pagerduty),
+            "/webhooks/alertmanager": self._endpoint(alertmanager_cloudevent),
+        }
 
-    async def _authentic_body(self, request: IngestRequest, secret: SecretStr | None,
-                              verify: Verifier) -> bytes:
-        """The body, once the source's credential (or else an ingest token) is checked."""
-        if secret is None:
-            request.require_token(self.settings.ingest_tokens, "ingest")
-            return await request.body(self.settings.max_body_bytes)
-        # The signature covers the raw bytes: read them (within the limit) before parsing.
-        body = await request.body(self.settings.max_body_bytes)
-        verify(request.headers, body, secret)
-        return body
+    def _endpoint(self, wrap: Wrap, secret: SecretStr | None = None,
+                  verify: Verifier | None = None) -> IngestEndpoint:
+        """A source's endpoint: with its own secret, the signature of the body is checked
+        once the body is read; without one, an ingest token is asked for before."""
 
-    async def _store(self, request: IngestRequest, body: bytes,
-                     wrap: Callable[[Headers, bytes, datetime], CloudEvent]) -> Reply:
-        now = datetime.now(UTC)
-        event = wrap(request.headers, body, now)
-        return accepted(await self.committer.submit(cloudevents_raw, [cloudevent_row(event, now)]))
+        def convert(request: IngestRequest, body: bytes) -> Rows:
+            if secret is not None and verify is not None:
+                verify(request.headers, body, secret)
+            now = datetime.now(UTC)
+            return cloudevents_raw, [cloudevent_row(wrap(request.headers, body, now), now)]
 
-    async def github(self, request: IngestRequest) -> Reply:
-        body = await self._authentic_body(
-            request, self.settings.github_webhook_secret, verify_github)
-        return await self._store(request, body, github_cloudevent)
-
-    async def gitlab(self, request: IngestRequest) -> Reply:
-        body = await self._authentic_body(
-            request, self.settings.gitlab_webhook_token, verify_gitlab)
-        return await self._store(request, body, gitlab_cloudevent)
-
-    async def pagerduty(self, request: IngestRequest) -> Reply:
-        body = await self._authentic_body(
-            request, self.settings.pagerduty_webhook_secret, verify_pagerduty)
-        return await self._store(request, body, pagerduty_cloudevent)
-
-    async def alertmanager(self, request: IngestRequest) -> Reply:
-        request.require_token(self.settings.ingest_tokens, "ingest")
-        body = await request.body(self.settings.max_body_bytes)
-        return await self._store(request, body, alertmanager_cloudevent)
+        tokens = self.settings.ingest_tokens if secret is None else []
+        return IngestEndpoint(bearer_tokens(tokens), convert)

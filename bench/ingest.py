@@ -255,8 +255,10 @@ def start_bare(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     (workdir / "bare_app.py").write_text(BARE_APP)
     port = free_port()
     process = subprocess.Popen(
+        # uvicorn as `dora-ce serve` runs it: no access log, and no proxy-header middleware
+        # (dora-ce applies that to its API only, never to ingest).
         [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
+         "--log-level", "warning", "--no-access-log", "--no-proxy-headers"],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ready(port, process)
     return process, port

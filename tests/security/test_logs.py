@@ -112,3 +112,26 @@ def test_text_logs_name_the_request_and_mask_configured_secrets(
     assert "WARNING dora_cloudevents.test connect to" in line
     assert "pw-9z8y" not in line and "tok-C3d4" not in line
     assert line.count("[redacted]") == 2
+
+
+def test_accepted_ingest_requests_write_no_log_line(client: httpx.Client,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """The ingest front door binds a request's id to the log context only where it logs a
+    refusal or failure (app.IngestFirst._answer_error): that every line carries its
+    request's id holds because the endpoints themselves log nothing."""
+    caplog.set_level(logging.DEBUG, logger="dora_cloudevents")
+    event = {"specversion": "1.0", "id": "quiet-1", "source": "/logs", "type": "t", "data": {}}
+    answers = [
+        client.post("/events", json=event,
+                    headers={"content-type": "application/cloudevents+json"}),
+        client.post("/", content=b"{}", headers={
+            "ce-specversion": "1.0", "ce-id": "quiet-2", "ce-source": "/logs", "ce-type": "t",
+            "content-type": "application/json"}),
+        client.post("/events", json=[{**event, "id": "quiet-3"}],
+                    headers={"content-type": "application/cloudevents-batch+json"}),
+        client.post("/webhooks/github", json=GITHUB_PING, headers={
+            "x-github-event": "ping", "x-github-delivery": "quiet-4"}),
+    ]
+    assert [answer.status_code for answer in answers] == [202] * len(answers)
+    assert [record.getMessage() for record in caplog.records
+            if record.name.startswith("dora_cloudevents")] == []

@@ -67,11 +67,6 @@ class IngestRequest:
             for name, value in reversed(raw if isinstance(raw, list) else list(raw))
         }
 
-    @property
-    def path(self) -> str:
-        path: str = self.scope["path"]
-        return path
-
 
 async def receive_body(receive: Receive, request: IngestRequest, limit: int,
                        deadlines: ReadDeadlines) -> bytes:

@@ -43,9 +43,9 @@ from sqlalchemy import Table, create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.types import Receive, Scope, Send
 
-from dora_cloudevents.app import IngestFirst
 from dora_cloudevents.ingest.cloudevents import check_attributes
 from dora_cloudevents.ingest.committer import GroupCommitter
+from dora_cloudevents.ingest.front import IngestFirst
 from dora_cloudevents.ingest.routes import accepted
 from dora_cloudevents.store.events import EventRow, InsertOutcome, cloudevent_row
 from dora_cloudevents.store.schema import cloudevents_raw
@@ -59,7 +59,7 @@ PATCHED_APP = """
 import sys
 sys.path.insert(0, {bench!r})
 import ingest
-from dora_cloudevents.app import IngestFirst
+from dora_cloudevents.ingest.front import IngestFirst
 from dora_cloudevents.cli import main
 from dora_cloudevents.ingest.committer import GroupCommitter
 {patch}

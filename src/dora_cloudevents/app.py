@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
@@ -15,7 +14,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dora_cloudevents import __version__
@@ -26,44 +25,20 @@ from dora_cloudevents.api import transform as transform_api
 from dora_cloudevents.background import run_continuously
 from dora_cloudevents.config import Settings
 from dora_cloudevents.ingest.committer import GroupCommitter
-from dora_cloudevents.ingest.guards import ReadDeadlines, header_problem
+from dora_cloudevents.ingest.front import IngestFirst
 from dora_cloudevents.ingest.openapi import document_problems
-from dora_cloudevents.ingest.routes import (
-    ClientDisconnected,
-    IngestEndpoint,
-    IngestEndpoints,
-    IngestRequest,
-    accepted,
-    receive_body,
-)
+from dora_cloudevents.ingest.routes import IngestEndpoints
 from dora_cloudevents.ingest.webhooks import WebhookEndpoints
-from dora_cloudevents.logs import (
-    RequestIds,
-    bind_request_id,
-    request_id_from,
-    request_id_header,
-    unbind_request_id,
-    with_request_id,
-)
+from dora_cloudevents.logs import RequestIds
 from dora_cloudevents.metrics.projector import Projector
-from dora_cloudevents.problems import (
-    Problem,
-    handle_problem,
-    problem_response,
-    storage_unavailable,
-)
+from dora_cloudevents.problems import Problem, handle_problem, problem_response, server_error
 from dora_cloudevents.routing.router import Router
 from dora_cloudevents.routing.targets import routing_from_settings
-from dora_cloudevents.store.db import is_unavailable, refused_value
 from dora_cloudevents.ui import pages as ui_pages
-
-log = logging.getLogger(__name__)
 
 COMPONENTS = ("ingest", "router", "projector", "transform", "api", "ui")
 # `transform` serves the transformers to other routers; one process needs no such hop.
 ALL_COMPONENTS = frozenset({"ingest", "router", "projector", "api", "ui"})
-# GETs the web UI answers on paths where POST is ingest.
-UI_PAGES = frozenset({"/", "/events"})
 # Proxies whose X-Forwarded-* headers are believed: uvicorn's variable and default.
 FORWARDED_ALLOW_IPS = "FORWARDED_ALLOW_IPS"
 LOOPBACK = "127.0.0.1,::1"
@@ -88,106 +63,6 @@ def _http_problem(request: Request, error: Exception) -> Response:
     return problem_response(
         Problem(error.status_code, detail, headers=error.headers), request.url.path
     )
-
-
-def _server_error(request: Request, error: Exception) -> Response:
-    if is_unavailable(error):
-        return problem_response(storage_unavailable(), request.url.path)
-    reason = refused_value(error)
-    if reason is not None:
-        # The database refused a value the request carried (PostgreSQL: a NUL character in
-        # a text or a filter): the client's to fix, so a 400 naming it rather than a 500.
-        log.warning("%s %s: the database refused a value: %s", request.method,
-                    request.url.path, reason)
-        return problem_response(Problem(400, f"the database cannot take a value of this "
-                                        f"request: {reason}"), request.url.path)
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    return problem_response(Problem(500, "internal error; see the server log"), request.url.path)
-
-
-class IngestFirst:
-    """ASGI front door: POSTs to the ingest paths skip the API framework's middleware stack.
-
-    Ingest is the hot path; a plain handler answers several times the requests per second
-    of the same handler behind FastAPI's middleware (see docs/benchmarks.md). For a POST to
-    an ingest path this is the one coroutine between uvicorn and the commit: it admits the
-    request (``IngestEndpoint.admit``), reads the body, has the endpoint convert it into
-    rows, waits for the group committer, and answers 202 as two ASGI messages, request id
-    header included; only errors go through a Starlette Response. Every request, ingest or
-    not, passes the header limits here (431). Everything else goes to ``app``: the API,
-    behind ``api_middleware()``.
-    """
-
-    def __init__(self, app: ASGIApp, endpoints: dict[str, IngestEndpoint], settings: Settings,
-                 committer: GroupCommitter | None = None) -> None:
-        self.app = app
-        self.endpoints = endpoints
-        self.committer = committer
-        self.max_headers = settings.max_headers
-        self.max_header_bytes = settings.max_header_bytes
-        self.max_body_bytes = settings.max_body_bytes
-        self.deadlines = ReadDeadlines(settings.body_read_timeout_seconds)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        too_large = header_problem(scope["headers"], self.max_headers, self.max_header_bytes)
-        endpoint = self.endpoints.get(scope["path"])
-        if too_large is None and (endpoint is None or not self._is_ingest(scope)):
-            await self.app(scope, receive, send)
-            return
-        # Each coroutine level a request passes through costs it on the way to its commit
-        # and again after it (docs/benchmarks.md, "Fewer levels"): endpoints are functions.
-        request = IngestRequest(scope)
-        request_id = request_id_from(request.headers.get("x-request-id"))
-        try:
-            if too_large is not None:
-                raise too_large
-            if scope["method"] != "POST":
-                raise Problem(405, f"{scope['method']} is not allowed on {scope['path']}; "
-                              "use POST", headers={"Allow": "POST"})
-            assert endpoint is not None and self.committer is not None  # else: the app above
-            endpoint.admit(request)
-            body = await receive_body(receive, request, self.max_body_bytes, self.deadlines)
-            outcome = await self.committer.submit(*endpoint.convert(request, body))
-        except ClientDisconnected:
-            return
-        except Exception as error:
-            await self._answer_error(error, scope, receive, send, request_id)
-            return
-        status, answer = accepted(outcome)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", b"%d" % len(answer)),
-                                request_id_header(request_id)]})
-        await send({"type": "http.response.body", "body": answer})
-
-    @staticmethod
-    def _is_ingest(scope: Scope) -> bool:
-        """POSTs are ingest; GET / and GET /events are the UI's, other methods are refused."""
-        if scope["method"] == "POST":
-            return True
-        path = scope["path"]
-        return path != "/" and not (scope["method"] in ("GET", "HEAD") and path in UI_PAGES)
-
-    @staticmethod
-    async def _answer_error(error: Exception, scope: Scope, receive: Receive, send: Send,
-                            request_id: str) -> None:
-        """The problem answer to a refused or failed ingest request.
-
-        Endpoints write no log lines, so the request id is bound to the context only here,
-        where the refusal or failure is logged and the problem's body names the id.
-        """
-        token = bind_request_id(request_id)
-        try:
-            if isinstance(error, Problem):
-                response = problem_response(error, scope["path"])
-            else:
-                response = _server_error(Request(scope, receive), error)
-            await response(scope, receive, with_request_id(send, scope, request_id))
-        finally:
-            unbind_request_id(token)
 
 
 def api_middleware(app: ASGIApp) -> ASGIApp:
@@ -276,7 +151,7 @@ def create_app(
     app.add_exception_handler(Problem, handle_problem)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     app.add_exception_handler(HTTPException, _http_problem)
-    app.add_exception_handler(Exception, _server_error)
+    app.add_exception_handler(Exception, server_error)
     app.include_router(health.build_router())
     app.include_router(prometheus.build_router(engine, settings))
     if "api" in chosen:

@@ -91,7 +91,7 @@ class RequestIds:
     """ASGI middleware: gives every HTTP request an id (``request_id_for``), returns it in
     ``X-Request-ID``, makes it visible to every log line written while the request is
     served, and logs refusals and failures (``log_answer``). The ingest front door
-    (app.IngestFirst) does the same with these functions for the requests it answers."""
+    (ingest.front.IngestFirst) does the same with these functions for the requests it answers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -10,6 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dora_cloudevents.logs import current_request_id
+from dora_cloudevents.store.db import is_unavailable, refused_value
+
+log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -52,3 +56,20 @@ async def handle_problem(request: Request, error: Exception) -> Response:
 def storage_unavailable() -> Problem:
     return Problem(503, "the event store is unavailable right now; retry later",
                    headers={"Retry-After": "5"})
+
+
+def server_error(request: Request, error: Exception) -> Response:
+    """The answer to an error no handler expected: 503 for an unavailable database, 400
+    for a value it refused, else 500 (logged with its traceback)."""
+    if is_unavailable(error):
+        return problem_response(storage_unavailable(), request.url.path)
+    reason = refused_value(error)
+    if reason is not None:
+        # The database refused a value the request carried (PostgreSQL: a NUL character in
+        # a text or a filter): the client's to fix, so a 400 naming it rather than a 500.
+        log.warning("%s %s: the database refused a value: %s", request.method,
+                    request.url.path, reason)
+        return problem_response(Problem(400, f"the database cannot take a value of this "
+                                        f"request: {reason}"), request.url.path)
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem_response(Problem(500, "internal error; see the server log"), request.url.path)

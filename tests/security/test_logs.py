@@ -117,7 +117,7 @@ def test_text_logs_name_the_request_and_mask_configured_secrets(
 def test_accepted_ingest_requests_write_no_log_line(client: httpx.Client,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     """The ingest front door binds a request's id to the log context only where it logs a
-    refusal or failure (app.IngestFirst._answer_error): that every line carries its
+    refusal or failure (ingest.front.IngestFirst._answer_error): that every line carries its
     request's id holds because the endpoints themselves log nothing."""
     caplog.set_level(logging.DEBUG, logger="dora_cloudevents")
     event = {"specversion": "1.0", "id": "quiet-1", "source": "/logs", "type": "t", "data": {}}

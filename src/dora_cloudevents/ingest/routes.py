@@ -1,6 +1,6 @@
 """The ingest endpoints: POST / and /events (CloudEvents), POST /cdevents (CDEvents only).
 
-They run on the raw ASGI interface: the front door (``IngestFirst`` in app.py) checks the
+They run on the raw ASGI interface: the front door (``IngestFirst`` in front.py) checks the
 headers, calls an endpoint's ``admit``, reads the body (``receive_body``), has ``convert`` turn
 it into rows, and answers 202 once the group committer has committed them. Endpoints are
 plain functions, not coroutines: a request waiting for its commit is suspended and resumed

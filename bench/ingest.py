@@ -115,8 +115,8 @@ def minimal_ingest(original: ASGICall) -> ASGICall:
             rows = [cloudevent_row(check_attributes(event), now) for event in parsed]
         else:
             rows = [cloudevent_row(check_attributes(parsed), now, body.decode())]
-        status, answer = accepted(await committer.submit(cloudevents_raw, rows))
-        await send({"type": "http.response.start", "status": status,
+        answer = accepted(await committer.submit(cloudevents_raw, rows))
+        await send({"type": "http.response.start", "status": 202,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", b"%d" % len(answer))]})
         await send({"type": "http.response.body", "body": answer})

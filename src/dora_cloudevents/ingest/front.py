@@ -79,8 +79,8 @@ class IngestFirst:
         except Exception as error:
             await self._answer_error(error, scope, receive, send, request_id)
             return
-        status, answer = accepted(outcome)
-        await send({"type": "http.response.start", "status": status,
+        answer = accepted(outcome)
+        await send({"type": "http.response.start", "status": 202,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", b"%d" % len(answer)),
                                 request_id_header(request_id)]})

@@ -146,10 +146,6 @@ def bearer_tokens(tokens: Sequence[SecretStr]) -> Callable[[IngestRequest], None
     return admit
 
 
-Reply = tuple[int, bytes]
-"""An answer: the status and its JSON body."""
-
-
 async def read_body(request: Request, limit: int) -> bytes:
     """The body of a Starlette request, refusing with 413 once it is known to exceed ``limit``."""
     check_declared_length(request.headers.get("content-length"), limit)
@@ -162,11 +158,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def accepted(outcome: InsertOutcome) -> Reply:
-    """The answer to a request whose events are committed: 202 with the counts. (A store
-    that is down raises instead: IngestFirst answers 503 for it, as for any request.)"""
+def accepted(outcome: InsertOutcome) -> bytes:
+    """The body of the 202 that answers a request whose events are committed. (A store that
+    is down raises instead: IngestFirst answers 503 for it, as for any request.)"""
     # What orjson.dumps() makes of {"accepted": a, "duplicates": d}, without the dict.
-    return 202, b'{"accepted":%d,"duplicates":%d}' % outcome
+    return b'{"accepted":%d,"duplicates":%d}' % outcome
 
 
 def _cdevent_rows(events: list[CloudEvent], now: datetime) -> list[EventRow]:

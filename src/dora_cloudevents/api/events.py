@@ -12,6 +12,7 @@ from sse_starlette import EventSourceResponse
 from dora_cloudevents.api.state import read_access, request_engine
 from dora_cloudevents.api.stream import (
     MAX_SEQ,
+    STREAM_RESPONSE,
     MonitorCursor,
     cdevent_summary,
     event_stream,
@@ -82,7 +83,7 @@ def build_router() -> APIRouter:
         return [raw_event_view(row) for row in rows]
 
     @router.get("/events/stream", summary="New raw CloudEvents and CDEvents as Server-Sent "
-                "Events", response_class=EventSourceResponse)
+                "Events", response_class=EventSourceResponse, responses=STREAM_RESPONSE)
     def stream_events(
         request: Request,
         type: Annotated[str | None, Query(description="Only raw events of this type.")] = None,

@@ -32,6 +32,14 @@ WATCHED = 500
 PING_SECONDS = 15
 MAX_SEQ = 2**63 - 1
 """The largest seq the databases' 64-bit integers hold; a position past it is not one."""
+# What /openapi.json says of a 200: EventSourceResponse sets its media type per instance,
+# so FastAPI, which reads it off the class, would document none.
+STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
+    "description": "A stream that stays open: `cloudevent`, `status` and `cdevent` messages, "
+                   "each JSON with the message's position as its id, and a ping every "
+                   f"{PING_SECONDS} s.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}}
 
 
 def raw_summary(row: Row[Any]) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 Each frame SQLite appends to its write-ahead log is one page (plus a 24-byte header, two
 `pwrite` calls); on the single-event ingest path they are most of what a commit costs. This
-fills a fresh SQLite file with the app's schema, inserts --warm rows, then commits --commits
-groups of --group rows as the group committer does (one multi-row INSERT ... ON CONFLICT
-DO NOTHING per group, bench-shaped events) and counts the frames of those commits per
-b-tree, from the WAL's frame headers and SQLite's dbstat table.
+fills a fresh SQLite file (the app's engine and migrations) with --warm rows, then commits
+--commits groups of --group bench events through the group committer's insert (one
+multi-row INSERT per group) and counts the frames of those commits per b-tree, from the
+WAL's frame headers and SQLite's dbstat table.
 
     .venv/bin/python bench/wal_frames.py [--ids uuid|streams] [--streams 32] [--group 31]
 """
@@ -13,61 +13,56 @@ b-tree, from the WAL's frame headers and SQLite's dbstat table.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import struct
+import sys
 import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
-from sqlalchemy import create_engine
 
-from dora_cloudevents.store.schema import metadata
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-COLUMNS = ("source", "event_id", "type", "subject", "time", "received_at", "event")
+from dora_cloudevents.store.db import make_engine  # noqa: E402
+from dora_cloudevents.store.events import cloudevent_row, insert_groups_dbapi  # noqa: E402
+from dora_cloudevents.store.migrate import upgrade  # noqa: E402
+from dora_cloudevents.store.schema import cloudevents_raw  # noqa: E402
+from ingest import event  # noqa: E402
+
 WAL_HEADER_BYTES = 32
 FRAME_HEADER_BYTES = 24
 
 
-def event_text(event_id: str, n: int) -> str:
-    """The bench's event (bench/ingest.py), as stored."""
-    return orjson.dumps({
-        "specversion": "1.0", "id": event_id, "source": "/bench/ingest",
-        "type": "dev.knative.source.github.push", "time": "2024-05-01T10:00:00Z",
-        "datacontenttype": "application/json",
-        "data": {"ref": "refs/heads/main", "after": f"{n:040x}",
-                 "repository": {"full_name": "acme/shop", "default_branch": "main"}}}).decode()
-
-
-def id_maker(kind: str, streams: int) -> Callable[[int], str]:
-    """Ids as the bench's connections send them (``streams``: one counter per connection,
-    taken in turn), or random UUIDs as most real sources send them."""
-    if kind == "uuid":
-        return lambda _n: str(uuid.uuid4())
+def event_maker(kind: str, streams: int) -> Callable[[int], dict[str, object]]:
+    """The n-th event: the bench's, with ids as its connections send them (``streams``: one
+    counter per connection, taken in turn), or with random UUIDs as most real sources send."""
     run = uuid.uuid4().hex[:8]
+    if kind == "uuid":
+        return lambda n: {**event(run, n), "id": str(uuid.uuid4())}
     counters = [stream * 100_000_000 for stream in range(streams)]
 
-    def next_id(n: int) -> str:
+    def next_event(n: int) -> dict[str, object]:
         stream = n % streams
         counters[stream] += 1
-        return f"{run}-{counters[stream]}"
+        return event(run, counters[stream])
 
-    return next_id
+    return next_event
 
 
-def insert_group(connection: sqlite3.Connection, ids: Callable[[int], str], first: int,
+def insert_group(driver: Any, events: Callable[[int], dict[str, object]], first: int,
                  size: int) -> None:
-    values: list[str | None] = []
+    """One group as the group committer writes it: one statement, events stored as sent."""
+    now = datetime.now(UTC)
+    rows = []
     for n in range(first, first + size):
-        event_id = ids(n)
-        values += ["/bench/ingest", event_id, "dev.knative.source.github.push", None,
-                   "2024-05-01T10:00:00Z", "2026-11-30 01:00:00.000000", event_text(event_id, n)]
-    row = "(" + ", ".join("?" * len(COLUMNS)) + ")"
-    connection.execute(f"INSERT INTO cloudevents_raw ({', '.join(COLUMNS)}) VALUES "
-                       f"{', '.join([row] * size)} ON CONFLICT (source, event_id) DO NOTHING",
-                       values)
+        sent = events(n)
+        rows.append(cloudevent_row(sent, now, orjson.dumps(sent).decode()))
+    insert_groups_dbapi(driver, "sqlite", cloudevents_raw, [rows])
 
 
 def wal_pages(wal: Path) -> list[int]:
@@ -80,29 +75,27 @@ def wal_pages(wal: Path) -> list[int]:
 
 
 def measure(args: argparse.Namespace, workdir: Path) -> tuple[int, Counter[str]]:
-    path = workdir / "frames.db"
-    engine = create_engine(f"sqlite:///{path}")
-    metadata.create_all(engine)  # the tables and indexes the migrations create
-    engine.dispose()
-    connection = sqlite3.connect(path, isolation_level=None)
-    # As the app runs it (store/db.py, ingest/committer.py), checkpoints left to us.
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute("PRAGMA wal_autocheckpoint=0")
-    ids = id_maker(args.ids, args.streams)
+    engine = make_engine(f"sqlite:///{workdir / 'frames.db'}")  # the app's pragmas
+    upgrade(engine)
+    connection = engine.raw_connection()
+    driver: Any = connection.driver_connection
+    # No automatic checkpoints: the WAL keeps every frame of the measured commits.
+    driver.execute("PRAGMA wal_autocheckpoint=0")
+    events = event_maker(args.ids, args.streams)
     n = 0
     for _ in range(args.warm // args.group):
-        insert_group(connection, ids, n, args.group)
+        insert_group(driver, events, n, args.group)
         n += args.group
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     for _ in range(args.commits):
-        insert_group(connection, ids, n, args.group)
+        insert_group(driver, events, n, args.group)
         n += args.group
     pages = wal_pages(workdir / "frames.db-wal")
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     owners = {page: f"{name} ({kind})" for page, name, kind
-              in connection.execute("SELECT pageno, name, pagetype FROM dbstat")}
+              in driver.execute("SELECT pageno, name, pagetype FROM dbstat")}
     connection.close()
+    engine.dispose()
     return len(pages), Counter(owners.get(page, "?") for page in pages)
 
 

@@ -12,7 +12,9 @@ Every server is started first; then each round drives each of them in turn, and 
 of the table is the best of --runs rounds (other work on the machine only ever slows a run
 down, and interleaving spreads its bursts over the baseline and the servers alike). Beside
 the rates, the table gives the CPU time the server's main thread (the event loop) spent
-per request in that run, read from /proc.
+per request in that run, read from /proc, and the median (and range) of the ratios to the
+bare app round by round: on a host whose speed drifts, the best rounds of two servers may
+come from different minutes, a server and the baseline of one round never do.
 
 The target `handling` is dora-ce with a committer that answers without storing: what the
 request handling costs the server, apart from the storage. The target `floor` is the
@@ -29,6 +31,7 @@ import asyncio
 import multiprocessing
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -296,28 +299,37 @@ TARGETS = {"bare": "bare ASGI 202 (baseline)", "sqlite": "dora-ce on SQLite",
 DEFAULT_TARGETS = ("bare", "sqlite", "postgresql")
 
 
-def print_table(results: dict[str, dict[int, Measurement]], batches: list[int]) -> None:
-    baseline = results.get(TARGETS["bare"])
+def round_ratios(target: Target, baseline: Target, batch: int) -> list[float]:
+    """The target's req/s over the baseline's, round by round: the two ran a few seconds
+    apart, so a host whose speed drifts over minutes moves both alike."""
+    return [measured.requests_per_s / base.requests_per_s
+            for measured, base in zip(target.rounds[batch], baseline.rounds[batch], strict=True)]
+
+
+def print_table(targets: list[Target], batches: list[int]) -> None:
+    baseline = next((target for target in targets if target.name == TARGETS["bare"]), None)
     header, rule = ["server"], ["---"]
     for batch in batches:
         what = "single" if batch == 1 else f"batch of {batch}"
         header += [f"{what}: req/s", f"{what}: events/s", f"{what}: server µs/req"]
         rule += ["---:", "---:", "---:"]
         if baseline is not None:
-            header.append("ratio to bare (req/s)")
-            rule.append("---:")
+            header += ["ratio to bare (req/s)", "median ratio per round"]
+            rule += ["---:", "---:"]
     print()
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join(rule) + "|")
-    for name, by_batch in results.items():
-        cells = [name]
+    for target in targets:
+        cells, best = [target.name], target.best
         for batch in batches:
-            measured = by_batch[batch]
+            measured = best[batch]
             cells += [f"{measured.requests_per_s:,.0f}", f"{measured.events_per_s:,.0f}",
                       f"{measured.server_cpu_per_request * 1e6:.1f}"]
             if baseline is not None:
-                ratio = measured.requests_per_s / baseline[batch].requests_per_s
-                cells.append(f"{ratio:.2f}")
+                ratio = measured.requests_per_s / baseline.best[batch].requests_per_s
+                per_round = round_ratios(target, baseline, batch)
+                cells += [f"{ratio:.2f}", f"{statistics.median(per_round):.2f} "
+                          f"({min(per_round):.2f}-{max(per_round):.2f})"]
         print("| " + " | ".join(cells) + " |")
 
 
@@ -329,8 +341,13 @@ class Target:
     process: subprocess.Popen[bytes]
     port: int
     database_url: str | None
-    best: dict[int, Measurement] = field(default_factory=dict)
+    rounds: dict[int, list[Measurement]] = field(default_factory=dict)  # by batch size
     acknowledged: int = 0
+
+    @property
+    def best(self) -> dict[int, Measurement]:
+        return {batch: max(measured, key=lambda m: m.requests_per_s)
+                for batch, measured in self.rounds.items()}
 
     def measure(self, args: argparse.Namespace, batch: int) -> None:
         cpu = main_thread_cpu(self.process.pid)
@@ -339,9 +356,7 @@ class Target:
         measured.server_cpu_per_request = (
             (main_thread_cpu(self.process.pid) - cpu) / requests if requests else 0.0)
         self.acknowledged += measured.acknowledged_events
-        best = self.best.get(batch)
-        if best is None or measured.requests_per_s > best.requests_per_s:
-            self.best[batch] = measured
+        self.rounds.setdefault(batch, []).append(measured)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -422,8 +437,9 @@ def main() -> None:
             if schema is not None:
                 drop_schema(args.postgres, schema)
     print(f"# at end: {load()}")
-    print_table({target.name: target.best for target in targets}, args.batches)
-    failures = sum(m.failed for target in targets for m in target.best.values())
+    print_table(targets, args.batches)
+    failures = sum(measured.failed for target in targets
+                   for rounds in target.rounds.values() for measured in rounds)
     if failures:
         print(f"\n{failures} requests were not answered 202")
 

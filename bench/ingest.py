@@ -308,6 +308,7 @@ def round_ratios(target: Target, baseline: Target, batch: int) -> list[float]:
 
 def print_table(targets: list[Target], batches: list[int]) -> None:
     baseline = next((target for target in targets if target.name == TARGETS["bare"]), None)
+    baseline_best = baseline.best if baseline is not None else {}
     header, rule = ["server"], ["---"]
     for batch in batches:
         what = "single" if batch == 1 else f"batch of {batch}"
@@ -326,7 +327,7 @@ def print_table(targets: list[Target], batches: list[int]) -> None:
             cells += [f"{measured.requests_per_s:,.0f}", f"{measured.events_per_s:,.0f}",
                       f"{measured.server_cpu_per_request * 1e6:.1f}"]
             if baseline is not None:
-                ratio = measured.requests_per_s / baseline.best[batch].requests_per_s
+                ratio = measured.requests_per_s / baseline_best[batch].requests_per_s
                 per_round = round_ratios(target, baseline, batch)
                 cells += [f"{ratio:.2f}", f"{statistics.median(per_round):.2f} "
                           f"({min(per_round):.2f}-{max(per_round):.2f})"]
